@@ -1,0 +1,107 @@
+"""Training configuration: presets are YAML files in training/configs/, overridable
+from the command line with ``--set section.key=value``. Passed explicitly, never global."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESET_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass
+class ModelSection:
+    family: str = "multiscale"
+    config: dict = field(default_factory=dict)  # the family's own config (see video_predictor.models)
+
+
+@dataclass
+class DataSection:
+    source: str = "synthetic"  # "synthetic" or a path (set by --data)
+    height: int = 64
+    width: int = 64
+    input_frames: int = 4
+    rollout: int = 2  # recursive steps the loss sees
+    frame_period: float = 1 / 30  # seconds between training frames (metadata for the node)
+    synthetic_clips: int = 2000
+    val_clips: int = 64
+    num_workers: int = 0
+
+
+@dataclass
+class OptimSection:
+    method: str = "generator"
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 1e-3
+    loss: dict = field(default_factory=dict)  # weights for the method's losses
+    threads: int = 2
+    seed: int = 0
+    log_every: int = 25
+    val_every: int = 500
+    checkpoint_every: int = 250
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "cpu-small"
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    export_horizon: int = 5  # K of the shipped model file
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        sections = {"model": ModelSection, "data": DataSection, "optim": OptimSection}
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                section_fields = {f.name for f in fields(sections[key])}
+                bad = set(value) - section_fields
+                if bad:
+                    raise ValueError(f"unknown keys in {key}: {', '.join(sorted(bad))}")
+                kwargs[key] = sections[key](**value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+
+def load_preset(name_or_path: str) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+        raise FileNotFoundError(f"no config {name_or_path!r}; presets: {available}")
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``section.key=value`` with value parsed as YAML (numbers, lists, booleans)."""
+    config = copy.deepcopy(config)
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return config
+
+
+def build_config(preset: str, overrides: list[str] | None = None) -> TrainConfig:
+    return TrainConfig.from_dict(apply_overrides(load_preset(preset), overrides or []))

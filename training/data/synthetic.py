@@ -1,0 +1,136 @@
+"""Built-in training data that needs no download: FlyingChairs-style synthetic video.
+
+Textured objects (crops of real photos or procedural noise) move over a moving, zooming
+background, rendered at 2x and area-downsampled so sub-pixel motion looks like a real
+camera's. Motion statistics follow real robot/handheld footage rather than the uniform
+fast motion of toy generators: many clips have a static camera, most motion is a fraction
+of a pixel per frame, a few objects are fast (see FINDINGS.md and
+``benchmarks/motion_statistics.py``, which compares flow-magnitude histograms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from training.data.textures import random_texture
+
+
+@dataclass
+class SyntheticConfig:
+    height: int = 64
+    width: int = 64
+    clip_length: int = 9  # input frames + predicted frames
+    render_scale: int = 2
+    static_camera_probability: float = 0.3
+    camera_speed_median: float = 0.3  # output pixels per frame (log-normal)
+    camera_speed_sigma: float = 0.9
+    zoom_probability: float = 0.2
+    max_zoom_rate: float = 0.006  # relative scale change per frame
+    max_objects: int = 3
+    object_speed_median: float = 0.4
+    object_speed_sigma: float = 0.8
+    max_speed: float = 2.0
+    rotation_probability: float = 0.3
+    max_rotation_deg: float = 1.5  # per frame
+    max_noise_sigma: float = 2.0  # grey levels
+    brightness_drift: float = 0.004  # relative, per frame
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _log_normal_speed(rng: np.random.Generator, median: float, sigma: float, cap: float) -> np.ndarray:
+    speed = min(cap, float(median * np.exp(sigma * rng.standard_normal())))
+    angle = rng.uniform(0, 2 * np.pi)
+    return np.array([np.cos(angle), np.sin(angle)]) * speed
+
+
+def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A filled ellipse or polygon, float32 in [0, 1], anti-aliased."""
+    mask = np.zeros((size, size), np.uint8)
+    c = size / 2
+    if rng.random() < 0.5:
+        axes = (int(rng.uniform(0.25, 0.48) * size), int(rng.uniform(0.25, 0.48) * size))
+        cv2.ellipse(mask, (int(c), int(c)), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
+    else:
+        n = int(rng.integers(3, 8))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radii = rng.uniform(0.25, 0.48, n) * size
+        pts = np.stack([c + radii * np.cos(angles), c + radii * np.sin(angles)], 1).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 255, cv2.LINE_AA)
+    return mask.astype(np.float32) / 255.0
+
+
+def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray:
+    """One clip, (T, H, W, 3) uint8 RGB."""
+    s = config.render_scale
+    rh, rw = config.height * s, config.width * s
+    side = max(rh, rw)
+    background = random_texture(rng, int(side * rng.uniform(1.2, 2.0))).astype(np.float32)
+    bg_center = np.array(background.shape[1::-1], np.float64) / 2
+    out_center = np.array([rw, rh], np.float64) / 2
+
+    cam_velocity = np.zeros(2) if rng.random() < config.static_camera_probability else _log_normal_speed(
+        rng, config.camera_speed_median, config.camera_speed_sigma, config.max_speed
+    )
+    zoom = rng.uniform(-config.max_zoom_rate, config.max_zoom_rate) if rng.random() < config.zoom_probability else 0.0
+    base_scale = rng.uniform(0.6, 1.0)
+
+    objects = []
+    for _ in range(int(rng.integers(0, config.max_objects + 1))):
+        size = int(side * rng.uniform(0.15, 0.6))
+        spin = rng.uniform(-1, 1) * np.deg2rad(config.max_rotation_deg) if rng.random() < config.rotation_probability else 0.0
+        objects.append(
+            {
+                "texture": random_texture(rng, size).astype(np.float32),
+                "mask": _shape_mask(rng, size),
+                "start": rng.uniform([0, 0], [rw, rh]),
+                "velocity": _log_normal_speed(rng, config.object_speed_median, config.object_speed_sigma, config.max_speed) * s,
+                "angle": rng.uniform(0, 2 * np.pi),
+                "spin": spin,
+            }
+        )
+    noise_sigma = rng.uniform(0, config.max_noise_sigma)
+    drift = rng.uniform(-config.brightness_drift, config.brightness_drift)
+
+    frames = np.empty((config.clip_length, config.height, config.width, 3), np.uint8)
+    for t in range(config.clip_length):
+        # inverse map: output pixel -> background pixel (camera pans by cam_velocity per frame)
+        scale = base_scale * (1 + zoom) ** t
+        offset = bg_center + cam_velocity * s * t - scale * out_center
+        m = np.array([[scale, 0, offset[0]], [0, scale, offset[1]]])
+        frame = cv2.warpAffine(background, m, (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        for obj in objects:
+            angle = obj["angle"] + obj["spin"] * t
+            center = obj["start"] + obj["velocity"] * t
+            half = obj["mask"].shape[0] / 2
+            cos, sin = np.cos(angle), np.sin(angle)
+            fwd = np.array([[cos, -sin, center[0] - (cos - sin) * half], [sin, cos, center[1] - (sin + cos) * half]])
+            tex = cv2.warpAffine(obj["texture"], fwd, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            alpha = cv2.warpAffine(obj["mask"], fwd, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+            frame = frame * (1 - alpha) + tex * alpha
+        small = cv2.resize(frame, (config.width, config.height), interpolation=cv2.INTER_AREA)
+        small = small * (1 + drift * t) + rng.normal(0, noise_sigma, small.shape)
+        frames[t] = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    return frames
+
+
+class SyntheticVideoDataset(Dataset):
+    """``length`` clips, each a deterministic function of (seed, index): uint8 (T, H, W, 3)."""
+
+    def __init__(self, length: int, config: SyntheticConfig | None = None, seed: int = 0) -> None:
+        self.length = length
+        self.config = config or SyntheticConfig()
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        rng = np.random.default_rng([self.seed, index])
+        return torch.from_numpy(render_clip(rng, self.config))

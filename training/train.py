@@ -1,0 +1,185 @@
+"""Train a predictor: ``python -m training.train [--data PATH] [--out DIR]``.
+
+With no arguments it trains the default ``cpu-small`` preset on the built-in synthetic
+video, on this machine's CPU, in minutes, and writes ``DIR/model.pt`` (a model file the
+node loads) and resumable checkpoints in ``DIR/checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from training.config import TrainConfig, build_config
+from training.data.pool import ClipPool, synthetic_clips
+from training.data.synthetic import SyntheticConfig
+from training.methods import METHODS
+from training.methods.generator import GeneratorLossWeights
+from video_predictor import metrics
+from video_predictor.metadata import ModelMetadata
+from video_predictor.model_file import atomic_torch_save, load_model_file, save_model_file
+from video_predictor.models import PredictorGraph, build_model
+
+log = logging.getLogger("training.train")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="cpu-small", help="preset name in training/configs/ or a YAML file (default: cpu-small)")
+    parser.add_argument("--data", default=None, help="training data (default: built-in synthetic video)")
+    parser.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
+    parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/last.pt")
+    parser.add_argument("--steps", type=int, default=None, help="override optim.steps")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=3e-4 (repeatable)")
+    parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "video_predictor"), help="where rendered synthetic clips are cached")
+    parser.add_argument("--no-tensorboard", action="store_true")
+    return parser.parse_args(argv)
+
+
+def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
+    d = config.data
+    return ModelMetadata(
+        family=config.model.family,
+        input_frames=d.input_frames,
+        horizon=config.export_horizon,
+        height=d.height,
+        width=d.width,
+        channels=int(model_config.get("channels", 3)),
+        frame_period=float(d.frame_period),
+        uncertainty="heteroscedastic" if model_config.get("heteroscedastic", True) else "none",
+        training_data=f"{d.source}; preset {config.preset}",
+        model_config=model_config,
+    )
+
+
+def load_clips(config: TrainConfig, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    d = config.data
+    clip_length = d.input_frames + max(d.rollout, config.export_horizon)
+    if d.source != "synthetic":
+        raise SystemExit(f"--data {d.source}: dataset loaders for folders, videos and bags are not built yet; use the built-in synthetic data")
+    synth = SyntheticConfig(height=d.height, width=d.width, clip_length=clip_length)
+    train = synthetic_clips(d.synthetic_clips, synth, seed=config.optim.seed, cache_dir=cache_dir)
+    val = synthetic_clips(d.val_clips, synth, seed=config.optim.seed + 10_000, cache_dir=cache_dir)
+    return train, val
+
+
+@torch.inference_mode()
+def validate(model: torch.nn.Module, clips: np.ndarray, input_frames: int, horizon: int) -> dict[str, list[float]]:
+    """PSNR/SSIM per horizon of the model and of copy-last-frame on held-out clips."""
+    model.eval()
+    graph = PredictorGraph(model, horizon)
+    inputs = clips[:, :input_frames]
+    truth = clips[:, input_frames : input_frames + horizon]
+    predicted, _ = graph(torch.from_numpy(inputs).float())
+    predicted = np.clip(np.rint(predicted.numpy() * 255), 0, 255).astype(np.uint8)
+    copy_last = np.repeat(inputs[:, -1:], horizon, axis=1)
+    result = {}
+    for name, pred in (("model", predicted), ("copy_last", copy_last)):
+        result[f"{name}_psnr"] = np.asarray(metrics.psnr(pred, truth)).mean(axis=0).round(3).tolist()
+        result[f"{name}_ssim"] = np.asarray(metrics.ssim(pred, truth)).mean(axis=0).round(4).tolist()
+    return result
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"optim.steps={args.steps}")
+    if args.data is not None:
+        overrides.append(f"data.source={args.data}")
+    config = build_config(args.config, overrides)
+    out = Path(args.out or f"runs/{config.preset}")
+    ckpt_path = out / "checkpoints" / "last.pt"
+    seed_everything(config.optim.seed)
+    if config.optim.threads > 0:
+        torch.set_num_threads(config.optim.threads)
+
+    model = build_model(config.model.family, config.model.config)
+    model_config = model.config.to_dict()
+    metadata = make_metadata(config, model_config)
+    method_cls = METHODS[config.optim.method]
+    method = method_cls(model, config.data.input_frames, config.data.rollout, config.optim.lr, GeneratorLossWeights(**config.optim.loss))
+    start_step = 0
+    if args.resume:
+        if not ckpt_path.is_file():
+            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+        _, _, payload = load_model_file(ckpt_path)
+        method.load_state_dict(payload["training_state"])
+        start_step = int(payload["step"])
+        torch.set_rng_state(payload["torch_rng"])
+        log.info("resumed from %s at step %d", ckpt_path, start_step)
+
+    train_clips, val_clips = load_clips(config, Path(args.cache_dir))
+    pool = ClipPool(train_clips, seed=config.optim.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("preset %s: %s model, %d parameters, %d training clips, %d steps of batch %d", config.preset, config.model.family, n_params, len(pool), config.optim.steps, config.optim.batch_size)
+
+    writer = None
+    if not args.no_tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tensorboard"))
+
+    def checkpoint(step: int) -> None:
+        atomic_torch_save(
+            {
+                "format": "video_predictor.model/1",
+                "metadata": metadata.to_dict(),
+                "state_dict": model.state_dict(),
+                "training_state": method.state_dict(),
+                "step": step,
+                "config": config.to_dict(),
+                "torch_rng": torch.get_rng_state(),
+            },
+            ckpt_path,
+        )
+
+    batches = pool.batches(config.optim.batch_size, start_step)
+    progress = tqdm(range(start_step, config.optim.steps), initial=start_step, total=config.optim.steps, desc="training", dynamic_ncols=True, disable=None)
+    started = time.perf_counter()
+    step = start_step
+    for step in progress:
+        losses = method.train_step(next(batches))
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise SystemExit(f"step {step}: loss is not finite ({losses}); lower optim.lr")
+        if step % config.optim.log_every == 0:
+            rate = (step + 1 - start_step) * config.optim.batch_size / (time.perf_counter() - started)
+            progress.set_postfix(loss=f"{losses['loss']:.4f}", clips_s=f"{rate:.0f}")
+            if writer:
+                for name, value in losses.items():
+                    writer.add_scalar(f"train/{name}", value, step)
+        if (step + 1) % config.optim.checkpoint_every == 0:
+            checkpoint(step + 1)
+        if (step + 1) % config.optim.val_every == 0 or step + 1 == config.optim.steps:
+            scores = validate(model, val_clips, config.data.input_frames, config.export_horizon)
+            log.info("step %d validation PSNR model %s | copy-last %s", step + 1, scores["model_psnr"], scores["copy_last_psnr"])
+            if writer:
+                for k, (m, c) in enumerate(zip(scores["model_psnr"], scores["copy_last_psnr"]), start=1):
+                    writer.add_scalars(f"val/psnr_t+{k}", {"model": m, "copy_last": c}, step + 1)
+    steps_done = max(step + 1, start_step)
+    checkpoint(steps_done)
+    save_model_file(out / "model.pt", metadata, model.state_dict())
+    if writer:
+        writer.close()
+    log.info("wrote %s (model file) after %d steps in %.0f s", out / "model.pt", steps_done, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The ``.pt`` model file: metadata plus weights, loaded without unpickling code.
+
+Layout: {"format": "video_predictor.model/1", "metadata": {...}, "state_dict": {...}}.
+Training checkpoints use the same keys plus optimiser state, so either loads here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from video_predictor.metadata import MetadataError, ModelMetadata
+
+FORMAT = "video_predictor.model/1"
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, truncated, or not one of ours."""
+
+
+def save_model_file(path: str | Path, metadata: ModelMetadata, state_dict: dict[str, torch.Tensor], **extra: Any) -> None:
+    """Write atomically (temp file, then rename) so a crash never leaves half a file."""
+    payload = {"format": FORMAT, "metadata": metadata.to_dict(), "state_dict": state_dict, **extra}
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_model_file(path: str | Path) -> tuple[ModelMetadata, dict[str, torch.Tensor], dict[str, Any]]:
+    """Return (metadata, state_dict, whole payload). weights_only=True: no code is unpickled."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, ...
+        raise ModelFileError(f"{path}: not a loadable video_predictor model file ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a video_predictor model file (expected format {FORMAT!r})")
+    try:
+        metadata = ModelMetadata.from_dict(payload["metadata"])
+    except (MetadataError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"{path}: bad metadata: {exc}") from exc
+    return metadata, payload["state_dict"], payload

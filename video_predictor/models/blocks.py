@@ -1,0 +1,44 @@
+"""Reusable building blocks for the predictor networks."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv_stack(in_channels: int, features: list[int], kernels: list[int], out_channels: int) -> nn.Sequential:
+    """Convolutions with ReLU between them; ``kernels`` has one more entry than ``features``
+    (the last maps to ``out_channels``). 'Same' padding keeps the stack fully convolutional."""
+    if len(kernels) != len(features) + 1:
+        raise ValueError(f"need {len(features) + 1} kernel sizes for features {features}, got {kernels}")
+    layers: list[nn.Module] = []
+    channels = [in_channels, *features]
+    for c_in, c_out, k in zip(channels[:-1], channels[1:], kernels[:-1]):
+        layers += [nn.Conv2d(c_in, c_out, k, padding=k // 2), nn.ReLU(inplace=True)]
+    layers.append(nn.Conv2d(channels[-1], out_channels, kernels[-1], padding=kernels[-1] // 2))
+    return nn.Sequential(*layers)
+
+
+def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """Area downsampling (mean over factor x factor blocks)."""
+    return x if factor == 1 else F.avg_pool2d(x, factor)
+
+
+def upsample2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear, border replicated.
+
+    flow: (B, 2, H, W) in pixels, channel 0 = x, channel 1 = y.
+    """
+    _, _, h, w = image.shape
+    ys = torch.linspace(-1 + 1 / h, 1 - 1 / h, h, dtype=image.dtype, device=image.device)
+    xs = torch.linspace(-1 + 1 / w, 1 - 1 / w, w, dtype=image.dtype, device=image.device)
+    base_y, base_x = torch.meshgrid(ys, xs, indexing="ij")
+    grid_x = base_x + flow[:, 0] * (2.0 / w)
+    grid_y = base_y + flow[:, 1] * (2.0 / h)
+    grid = torch.stack((grid_x, grid_y), dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)

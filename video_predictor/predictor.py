@@ -1,0 +1,76 @@
+"""The predictor interface that the node and the evaluator program against.
+
+A backend (PyTorch, ONNX Runtime, TensorRT) turns a model file into a ``Predictor``.
+Frames go in as uint8 RGB at the model's resolution; predictions come out in [0, 1].
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from video_predictor.metadata import ModelMetadata
+
+
+class PredictionError(RuntimeError):
+    """Inference failed or produced unusable output (NaN/Inf)."""
+
+
+@dataclass
+class Prediction:
+    """K predicted frames for each of B inputs.
+
+    frames: (B, K, H, W, C) float32 in [0, 1], RGB (C = 3) or grey (C = 1).
+    std:    (B, K, H, W) float32, per-pixel standard deviation of the predicted
+            intensity in units of the [0, 1] range.
+    """
+
+    frames: np.ndarray
+    std: np.ndarray
+
+    def check_finite(self) -> None:
+        if not (np.isfinite(self.frames).all() and np.isfinite(self.std).all()):
+            raise PredictionError("model output contains NaN or Inf")
+
+
+class Predictor(ABC):
+    """Runs one model: N observed frames in, K future frames and their std out."""
+
+    #: short backend name for logs and diagnostics ("torch", "onnxruntime", ...)
+    backend_name: str = "abstract"
+
+    def __init__(self, metadata: ModelMetadata, horizon: int) -> None:
+        if horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {horizon}")
+        self.metadata = metadata
+        self.horizon = horizon
+
+    @abstractmethod
+    def _run(self, frames: np.ndarray) -> Prediction:
+        """frames: (B, N, H, W, C) uint8, already validated."""
+
+    def predict(self, frames: np.ndarray) -> Prediction:
+        """Predict ``horizon`` frames ahead of each sequence.
+
+        frames: (B, N, H, W, C) or (N, H, W, C) uint8 at the model's resolution,
+        oldest first. Raises ValueError on a wrong shape, PredictionError on NaN/Inf.
+        """
+        frames = np.asarray(frames)
+        if frames.ndim == 4:
+            frames = frames[None]
+        md = self.metadata
+        expected = (md.input_frames, md.height, md.width, md.channels)
+        if frames.ndim != 5 or frames.shape[1:] != expected:
+            raise ValueError(f"expected frames of shape (B, {', '.join(map(str, expected))}), got {frames.shape}")
+        if frames.dtype != np.uint8:
+            raise ValueError(f"expected uint8 frames, got {frames.dtype}")
+        prediction = self._run(np.ascontiguousarray(frames))
+        prediction.check_finite()
+        return prediction
+
+    def warm_up(self) -> None:
+        """One prediction on a blank input, so the first real frame pays no set-up cost."""
+        md = self.metadata
+        self.predict(np.zeros((1, md.input_frames, md.height, md.width, md.channels), np.uint8))
