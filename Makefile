@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-all train export evaluate bench clean
+.PHONY: venv demo test test-all train default-model clean
 
 $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ test-all: $(STAMP)
 
 train: $(STAMP)
 	$(PY) -m training.train
+
+# Rebuilds the shipped default model exactly as it was made: train, export, copy in.
+default-model: $(STAMP)
+	$(PY) -m training.train --out runs/default
+	$(PY) -m training.export --checkpoint runs/default/model.pt --out runs/default/model.onnx
+	cp runs/default/model.pt video_predictor/pretrained/default.pt
+	cp runs/default/model.onnx video_predictor/pretrained/default.onnx
 
 clean:
 	rm -rf build install log .pytest_cache

@@ -26,6 +26,7 @@ class DataSection:
     width: int = 64
     input_frames: int = 4
     rollout: int = 2  # recursive steps the loss sees
+    patch: int = 0  # > 0: train on random patch x patch crops (0 = full frames)
     frame_period: float = 1 / 30  # seconds between training frames (metadata for the node)
     synthetic_clips: int = 2000
     val_clips: int = 64

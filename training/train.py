@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("resumed from %s at step %d", ckpt_path, start_step)
 
     train_clips, val_clips = load_clips(config, Path(args.cache_dir))
-    pool = ClipPool(train_clips, seed=config.optim.seed)
+    pool = ClipPool(train_clips, seed=config.optim.seed, patch=config.data.patch)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("preset %s: %s model, %d parameters, %d training clips, %d steps of batch %d", config.preset, config.model.family, n_params, len(pool), config.optim.steps, config.optim.batch_size)
 
@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         if step % config.optim.log_every == 0:
             rate = (step + 1 - start_step) * config.optim.batch_size / (time.perf_counter() - started)
             progress.set_postfix(loss=f"{losses['loss']:.4f}", clips_s=f"{rate:.0f}")
+            if progress.disable and step % (10 * config.optim.log_every) == 0:  # no TTY: log instead
+                log.info("step %d/%d loss %.4f (%.0f clips/s)", step, config.optim.steps, losses["loss"], rate)
             if writer:
                 for name, value in losses.items():
                     writer.add_scalar(f"train/{name}", value, step)

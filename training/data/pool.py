@@ -22,12 +22,17 @@ log = logging.getLogger(__name__)
 
 
 class ClipPool:
-    def __init__(self, clips: np.ndarray, seed: int = 0, augment: bool = True) -> None:
+    def __init__(self, clips: np.ndarray, seed: int = 0, augment: bool = True, patch: int = 0) -> None:
+        """patch > 0: each batch is cut to random patch x patch crops (the paper trains on
+        32x32 patches; the network is fully convolutional, so it runs on full frames later)."""
         if clips.ndim != 5 or clips.dtype != np.uint8:
             raise ValueError(f"expected uint8 clips (M, T, H, W, C), got {clips.dtype} {clips.shape}")
         self.clips = torch.from_numpy(clips)
         self.seed = seed
         self.augment = augment
+        self.patch = patch
+        if patch and (patch > clips.shape[2] or patch > clips.shape[3]):
+            raise ValueError(f"patch {patch} is larger than the clips ({clips.shape[2]}x{clips.shape[3]})")
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -48,8 +53,17 @@ class ClipPool:
                 if self.augment:  # mirrored and time-reversed motion is motion too
                     batch = torch.where(flips[idx, None, None, None, None], batch.flip(3), batch)
                     batch = torch.where(reverse[idx, None, None, None, None], batch.flip(1), batch)
+                if self.patch:
+                    batch = self._crop(batch, gen)
                 yield batch
                 step += 1
+
+
+    def _crop(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        h, w, p = batch.shape[2], batch.shape[3], self.patch
+        tops = torch.randint(0, h - p + 1, (len(batch),), generator=gen).tolist()
+        lefts = torch.randint(0, w - p + 1, (len(batch),), generator=gen).tolist()
+        return torch.stack([clip[:, t : t + p, l : l + p] for clip, t, l in zip(batch, tops, lefts)])
 
 
 def synthetic_clips(count: int, config: SyntheticConfig, seed: int, cache_dir: Path | None) -> np.ndarray:
@@ -59,7 +73,7 @@ def synthetic_clips(count: int, config: SyntheticConfig, seed: int, cache_dir: P
     if cache is not None and cache.is_file():
         return np.load(cache)
     dataset = SyntheticVideoDataset(count, config, seed)
-    clips = np.stack([dataset[i].numpy() for i in tqdm(range(count), desc="rendering synthetic clips", leave=False)])
+    clips = np.stack([dataset[i].numpy() for i in tqdm(range(count), desc="rendering synthetic clips", leave=False, disable=None)])
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npy")

@@ -38,6 +38,14 @@ class SyntheticConfig:
     rotation_probability: float = 0.3
     max_rotation_deg: float = 1.5  # per frame
     max_noise_sigma: float = 2.0  # grey levels
+    # Real motion is not constant velocity: velocities random-walk, cameras shake, and
+    # compression adds frame-to-frame change that is not motion. Without these the model
+    # learns to extrapolate with a confidence real footage does not allow.
+    velocity_walk: float = 0.35  # per-frame velocity change, fraction of the speed (+0.05 px)
+    shake_probability: float = 0.3
+    max_shake: float = 0.3  # camera jitter per frame, output pixels (std)
+    jpeg_probability: float = 0.5
+    jpeg_quality: tuple[int, int] = (40, 95)
     brightness_drift: float = 0.004  # relative, per frame
 
     def to_dict(self) -> dict:
@@ -48,6 +56,18 @@ def _log_normal_speed(rng: np.random.Generator, median: float, sigma: float, cap
     speed = min(cap, float(median * np.exp(sigma * rng.standard_normal())))
     angle = rng.uniform(0, 2 * np.pi)
     return np.array([np.cos(angle), np.sin(angle)]) * speed
+
+
+def _trajectory(rng: np.random.Generator, velocity: np.ndarray, length: int, walk: float, shake: float) -> np.ndarray:
+    """Positions (length, 2) starting at 0: a random walk on the velocity, plus jitter."""
+    speed = float(np.linalg.norm(velocity))
+    steps = [np.zeros(2)]
+    v = velocity.astype(np.float64)
+    for _ in range(length - 1):
+        steps.append(v)
+        v = v + rng.normal(0, walk * speed + 0.05 * (speed > 0), 2)
+    positions = np.cumsum(steps, axis=0)
+    return positions + rng.normal(0, shake, positions.shape) if shake > 0 else positions
 
 
 def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -78,6 +98,8 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
     cam_velocity = np.zeros(2) if rng.random() < config.static_camera_probability else _log_normal_speed(
         rng, config.camera_speed_median, config.camera_speed_sigma, config.max_speed
     )
+    shake = rng.uniform(0, config.max_shake) if rng.random() < config.shake_probability else 0.0
+    cam_path = _trajectory(rng, cam_velocity, config.clip_length, config.velocity_walk, shake)
     zoom = rng.uniform(-config.max_zoom_rate, config.max_zoom_rate) if rng.random() < config.zoom_probability else 0.0
     base_scale = rng.uniform(0.6, 1.0)
 
@@ -90,24 +112,31 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
                 "texture": random_texture(rng, size).astype(np.float32),
                 "mask": _shape_mask(rng, size),
                 "start": rng.uniform([0, 0], [rw, rh]),
-                "velocity": _log_normal_speed(rng, config.object_speed_median, config.object_speed_sigma, config.max_speed) * s,
+                "path": _trajectory(
+                    rng,
+                    _log_normal_speed(rng, config.object_speed_median, config.object_speed_sigma, config.max_speed) * s,
+                    config.clip_length,
+                    config.velocity_walk,
+                    0.0,
+                ),
                 "angle": rng.uniform(0, 2 * np.pi),
                 "spin": spin,
             }
         )
     noise_sigma = rng.uniform(0, config.max_noise_sigma)
     drift = rng.uniform(-config.brightness_drift, config.brightness_drift)
+    jpeg_quality = int(rng.integers(*config.jpeg_quality)) if rng.random() < config.jpeg_probability else 0
 
     frames = np.empty((config.clip_length, config.height, config.width, 3), np.uint8)
     for t in range(config.clip_length):
         # inverse map: output pixel -> background pixel (camera pans by cam_velocity per frame)
         scale = base_scale * (1 + zoom) ** t
-        offset = bg_center + cam_velocity * s * t - scale * out_center
+        offset = bg_center + cam_path[t] * s - scale * out_center
         m = np.array([[scale, 0, offset[0]], [0, scale, offset[1]]])
         frame = cv2.warpAffine(background, m, (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
         for obj in objects:
             angle = obj["angle"] + obj["spin"] * t
-            center = obj["start"] + obj["velocity"] * t
+            center = obj["start"] + obj["path"][t]
             half = obj["mask"].shape[0] / 2
             cos, sin = np.cos(angle), np.sin(angle)
             fwd = np.array([[cos, -sin, center[0] - (cos - sin) * half], [sin, cos, center[1] - (sin + cos) * half]])
@@ -117,6 +146,9 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
         small = cv2.resize(frame, (config.width, config.height), interpolation=cv2.INTER_AREA)
         small = small * (1 + drift * t) + rng.normal(0, noise_sigma, small.shape)
         frames[t] = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+        if jpeg_quality:
+            _, encoded = cv2.imencode(".jpg", frames[t], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            frames[t] = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
     return frames
 
 

@@ -1,0 +1,266 @@
+"""Offline evaluator: pairing buffered sequences with their futures, scoring, metrics.json
+and report.md, the CLI's errors, and the frame sources (bag, video file, frame folder)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from video_predictor import bag_io, evaluate, video_io
+from video_predictor.backends import create_predictor, default_model_path
+from video_predictor.frame_buffer import FrameBuffer
+from video_predictor.metadata import ModelMetadata
+from video_predictor.metrics import PSNR_CAP_DB
+from video_predictor.predictor import Prediction, Predictor
+
+TOPIC = "/camera/image_raw"
+SIZE = 32  # model resolution of the fake predictors
+N, K = 3, 4
+METHOD_KEYS = ("model", "copy_last", "flow")
+
+
+class CopyLastPredictor(Predictor):
+    """Predicts the last frame with a constant std. With ``nan_on_odd`` the output is NaN
+    for sequences whose newest frame's first value / 10 is odd (a model failing on some inputs)."""
+
+    backend_name = "fake"
+
+    def __init__(self, n: int = N, k: int = K, size: int = SIZE, nan_on_odd: bool = False) -> None:
+        super().__init__(ModelMetadata("fake", n, k, size, size, 3, 1 / 30), k)
+        self.nan_on_odd = nan_on_odd
+
+    def _run(self, frames: np.ndarray) -> Prediction:
+        last = frames[:, -1:].astype(np.float32) / 255.0
+        predicted = np.repeat(last, self.horizon, axis=1)
+        if self.nan_on_odd:
+            predicted[(frames[:, -1, 0, 0, 0] // 10) % 2 == 1] = np.nan
+        return Prediction(predicted, np.full(predicted.shape[:-1], 0.02, np.float32))
+
+
+def scene(count: int, moving: bool = True, size: tuple[int, int] = (48, 64)) -> list[np.ndarray]:
+    """RGB frames, wider than tall (so the crop matters): a textured background with a
+    bright square moving right 2 px a frame; frame i's pixel (0, 0) holds i."""
+    h, w = size
+    rng = np.random.default_rng(0)
+    background = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3)).astype(np.uint8), (5, 5), 1.5)
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        if moving:
+            frame[16:28, 10 + 2 * i : 22 + 2 * i] = (250, 240, 30)
+            frame[0, 0] = i
+        frames.append(frame)
+    return frames
+
+
+def write_bag(path, frames_rgb, stamps, topic=TOPIC) -> None:
+    bag_io.write_image_bag(path, (f[:, :, ::-1] for f in frames_rgb), topic, stamps, encoding="bgr8")
+
+
+def run(source: evaluate.FrameSource, predictor: Predictor, counts: evaluate.StreamCounts, **kwargs) -> dict:
+    return evaluate.evaluate(source, predictor, counts, progress=False, **kwargs)
+
+
+# -- pairing sequences with their futures --------------------------------------------------
+
+
+def tagged(stamps: list[float]) -> list[tuple[float, str, np.ndarray]]:
+    """(stamp, key, frame) with frame value = index, so a sample's content shows which frames it got."""
+    return [(s, "k", np.full((2, 2, 1), i, np.uint8)) for i, s in enumerate(stamps)]
+
+
+def values(frames: np.ndarray) -> list[int]:
+    return [int(f[0, 0, 0]) for f in frames]
+
+
+def test_every_full_sequence_gets_the_next_k_kept_frames():
+    counts = evaluate.StreamCounts()
+    samples = list(evaluate.samples_with_futures(tagged([i / 30 for i in range(8)]), FrameBuffer(2, 1 / 30), 3, counts))
+    assert [(values(s.inputs), values(s.targets)) for s in samples] == [
+        ([0, 1], [2, 3, 4]), ([1, 2], [3, 4, 5]), ([2, 3], [4, 5, 6]), ([3, 4], [5, 6, 7])]
+    assert (counts.kept, counts.skipped, counts.restarts) == (8, 0, 0)
+
+
+def test_a_faster_camera_is_sampled_at_the_model_period_for_inputs_and_targets():
+    counts = evaluate.StreamCounts()
+    stream = tagged([i / 60 for i in range(10)])  # 60 Hz camera, 30 Hz model: every other frame
+    samples = list(evaluate.samples_with_futures(stream, FrameBuffer(2, 1 / 30), 2, counts))
+    assert [(values(s.inputs), values(s.targets)) for s in samples] == [([0, 2], [4, 6]), ([2, 4], [6, 8])]
+    assert counts.skipped == 5
+
+
+def test_a_time_jump_drops_sequences_whose_futures_it_cut_off():
+    counts = evaluate.StreamCounts()
+    stamps = [i / 30 for i in range(4)] + [10 + i / 30 for i in range(5)]
+    samples = list(evaluate.samples_with_futures(tagged(stamps), FrameBuffer(2, 1 / 30), 2, counts))
+    # before the jump only ([0, 1] -> [2, 3]) completes; after it, frames 4..8 start over
+    assert [(values(s.inputs), values(s.targets)) for s in samples] == [
+        ([0, 1], [2, 3]), ([4, 5], [6, 7]), ([5, 6], [7, 8])]
+    assert counts.restarts == 1
+
+
+def test_horizon_means_ignore_undefined_values():
+    scores = evaluate.HorizonScores(2)
+    scores.add("x", np.array([[1.0, np.nan], [3.0, np.nan]]))
+    scores.add("x", np.array([[5.0, np.nan]]))
+    assert scores.mean("x") == [3.0, None]
+
+
+# -- a whole evaluation ----------------------------------------------------------------------
+
+
+def test_metrics_json_follows_the_contract_schema(tmp_path):
+    frames = scene(20)
+    write_bag(tmp_path / "bag", frames, [100 + i / 30 for i in range(20)])
+    counts = evaluate.StreamCounts()
+    result = run(evaluate.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts, batch_size=4)
+    evaluate.write_outputs(result, tmp_path / "out")
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+
+    for key in ("horizon", "frames", "resolution", *METHOD_KEYS, "uncertainty", "latency_ms"):
+        assert key in written
+    assert written["horizon"] == [1, 2, 3, 4]
+    assert written["frames"] == 20 - N - K + 1  # every sequence with all K futures, no more
+    assert written["resolution"] == [SIZE, SIZE]
+    for method in METHOD_KEYS:
+        assert set(written[method]) == {"psnr", "ssim"}
+        assert len(written[method]["psnr"]) == len(written[method]["ssim"]) == K
+        assert all(10 < v <= PSNR_CAP_DB for v in written[method]["psnr"])
+        assert all(0 < v <= 1 for v in written[method]["ssim"])
+    assert written["model"] == written["copy_last"]  # the fake model copies: same frames, same targets
+    assert written["copy_last"]["psnr"] == sorted(written["copy_last"]["psnr"], reverse=True)  # moving scene
+    assert set(written["uncertainty"]) == {"coverage_2sigma", "spearman"}
+    assert all(0 <= v <= 1 for v in written["uncertainty"]["coverage_2sigma"])
+    assert written["uncertainty"]["spearman"] == [None] * K  # a constant std ranks nothing
+    assert 0 < written["latency_ms"]["p50"] <= written["latency_ms"]["p99"]
+    assert written["stream"] == {"read": 20, "rejected": 0, "kept": 20, "skipped": 0, "restarts": 0}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.count("\n| ") == 1 + K and "copy-last PSNR" in report
+
+
+def test_static_scene_scores_copy_last_as_perfect(tmp_path):
+    counts = evaluate.StreamCounts()
+    frames = scene(10, moving=False)
+    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "static")
+    result = run(source, CopyLastPredictor(), counts)
+    assert result["copy_last"]["psnr"] == [PSNR_CAP_DB] * K
+    assert result["copy_last"]["ssim"] == [1.0] * K
+    assert result["uncertainty"]["coverage_2sigma"] == [1.0] * K  # zero error is within any 2 sigma
+
+
+def test_failed_predictions_are_skipped_and_counted():
+    counts = evaluate.StreamCounts()
+    frames = [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(16)]  # uniform: survives the resize
+    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "s")
+    result = run(source, CopyLastPredictor(nan_on_odd=True), counts, batch_size=4)
+    # complete sequences end at frames 2..12; those ending at an odd frame give NaN
+    assert (result["frames"], result["failed_predictions"]) == (5, 5)
+    assert result["copy_last"]["psnr"][0] == pytest.approx(20 * math.log10(255 / 10), abs=1e-3)  # rounded in json
+
+
+def test_a_stream_slower_than_the_model_is_a_clear_error():
+    counts = evaluate.StreamCounts()
+    frames = scene(12)
+    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 10, "k", f) for i, f in enumerate(frames)), None, "s")
+    with pytest.raises(evaluate.EvaluationError, match="no sequence of 3 frames.*restarts 11"):
+        run(source, CopyLastPredictor(), counts)
+
+
+def test_evaluator_on_carphone_reproduces_the_contract_copy_last_figures():
+    counts = evaluate.StreamCounts()
+    source = evaluate.video_source(str(video_io.carphone_clip()), None)
+    result = run(source, CopyLastPredictor(n=4, k=5, size=64), counts, batch_size=32, latency_runs=2)
+    # the contract scores last indices 3..N-7; the evaluator also scores the final complete sequence
+    assert result["frames"] == 112
+    np.testing.assert_allclose(result["copy_last"]["psnr"], [33.79, 29.96, 28.34, 27.16, 26.01], atol=0.05)
+    np.testing.assert_allclose(result["copy_last"]["ssim"], [0.971, 0.936, 0.908, 0.885, 0.862], atol=0.003)
+    np.testing.assert_allclose(result["flow"]["psnr"], [33.02, 28.14, 25.69, 24.00, 22.67], atol=0.05)
+
+
+needs_default_model = pytest.mark.skipif(
+    not (default_model_path().is_file() or default_model_path().with_suffix(".pt").is_file()),
+    reason="the packaged default model (video_predictor/pretrained) is not built yet")
+
+
+@needs_default_model
+def test_cli_evaluates_a_bag_with_the_packaged_default_model(tmp_path):
+    frames = scene(14, size=(72, 96))
+    write_bag(tmp_path / "bag", frames, [50 + i / 30 for i in range(14)])
+    out = tmp_path / "out"
+    assert evaluate.main(["--bag", str(tmp_path / "bag"), "--out", str(out), "--no-progress", "--latency-runs", "3"]) == 0
+    written = json.loads((out / "metrics.json").read_text())
+    predictor, _ = create_predictor()
+    md = predictor.metadata
+    assert written["horizon"] == list(range(1, predictor.horizon + 1))
+    assert written["resolution"] == [md.height, md.width]
+    assert written["frames"] == 14 - md.input_frames - predictor.horizon + 1
+    for method in METHOD_KEYS:
+        assert all(math.isfinite(v) and v > 10 for v in written[method]["psnr"])
+    assert all(0 <= v <= 1 for v in written["uncertainty"]["coverage_2sigma"])
+    assert written["backend"] == predictor.backend_name and written["model_file"] == str(default_model_path())
+
+
+# -- command line errors ---------------------------------------------------------------------
+
+
+def test_cli_reports_a_missing_topic_with_the_bags_topics(tmp_path, capsys):
+    write_bag(tmp_path / "bag", scene(2), [0.0, 0.1], topic="/front/image")
+    assert evaluate.main(["--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    assert "image topics: /front/image" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_a_missing_bag_and_a_folder_without_fps(tmp_path, capsys):
+    assert evaluate.main(["--bag", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    assert "no such bag" in capsys.readouterr().err
+    (tmp_path / "frames").mkdir()
+    assert evaluate.main(["--frames", str(tmp_path / "frames"), "--out", str(tmp_path / "out")]) == 2
+    assert "--fps" in capsys.readouterr().err
+
+
+def test_cli_reports_an_unusable_model(tmp_path, capsys):
+    write_bag(tmp_path / "bag", scene(2), [0.0, 0.1])
+    assert evaluate.main(["--bag", str(tmp_path / "bag"), "--model", str(tmp_path / "m.onnx"),
+                          "--out", str(tmp_path / "out")]) == 2
+    assert "m.onnx" in capsys.readouterr().err
+
+
+# -- frame sources ---------------------------------------------------------------------------
+
+
+def test_frame_folder_is_read_in_natural_order_at_the_given_rate(tmp_path):
+    frames = scene(11)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"frame_{i}.png"), frame[:, :, ::-1])
+    (tmp_path / "notes.txt").write_text("not an image")
+    read = list(video_io.folder_frames(tmp_path, fps=10))
+    assert [f.stamp for f in read] == pytest.approx([i / 10 for i in range(11)])
+    assert all(np.array_equal(f.image, frame) for f, frame in zip(read, frames))  # RGB, frame_10 last
+
+
+def test_video_file_frames_come_with_the_files_rate(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (64, 48))
+    for frame in scene(6):
+        writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
+    writer.release()
+    read = list(video_io.video_frames(path))
+    assert len(read) == 6
+    assert [f.stamp for f in read] == pytest.approx([i / 15 for i in range(6)])
+    assert read[0].image.shape == (48, 64, 3)
+    assert read[0].image[20, 15, 0] > 200 and read[0].image[20, 15, 2] < 80  # yellow square, in RGB order
+    assert [f.stamp for f in video_io.video_frames(path, fps=30)][1] == pytest.approx(1 / 30)
+
+
+def test_unreadable_sources_are_clear_errors(tmp_path):
+    with pytest.raises(video_io.VideoError, match="no such video"):
+        video_io.video_frames(tmp_path / "none.mp4")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(video_io.VideoError, match="no png"):
+        video_io.folder_frames(tmp_path / "empty", fps=10)
+    with pytest.raises(video_io.VideoError, match="fps must be > 0"):
+        video_io.folder_frames(tmp_path / "empty", fps=0)

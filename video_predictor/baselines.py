@@ -1,0 +1,88 @@
+"""Classical predictors every model is compared against: copy the last frame, and
+extrapolate the last frame's optical flow (the contract's recipe).
+
+Both take (N, H, W, C) uint8 frames, oldest first (RGB, or grey with C = 1), and return
+(K, H, W, C) uint8 predictions for 1..K frames ahead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+def _check_frames(frames: np.ndarray, needed: int) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 3) or frames.dtype != np.uint8:
+        raise ValueError(f"expected (N, H, W, 1 or 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    if len(frames) < needed:
+        raise ValueError(f"need at least {needed} frames, got {len(frames)}")
+    return frames
+
+
+def _check_horizon(horizon: int) -> None:
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+
+
+def copy_last(frames: np.ndarray, horizon: int) -> np.ndarray:
+    """The last observed frame, repeated for every future step."""
+    frames = _check_frames(frames, 1)
+    _check_horizon(horizon)
+    return np.repeat(frames[-1:], horizon, axis=0)
+
+
+def _grey(frame: np.ndarray) -> np.ndarray:
+    return frame[:, :, 0] if frame.shape[-1] == 1 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+@dataclass(frozen=True)
+class FlowExtrapolation:
+    """Constant-motion extrapolation with OpenCV Farneback flow.
+
+    Flow is computed from the last frame to the one before, so it points backwards in
+    time; k steps ahead, pixel p takes the last frame's value at p + k * flow(p)
+    (bilinear, border replicated). Grey conversion uses RGB weights: frames are RGB here,
+    which gives the same grey image as the contract's BGR reference.
+    """
+
+    pyr_scale: float = 0.5
+    levels: int = 3
+    winsize: int = 15
+    iterations: int = 3
+    poly_n: int = 5
+    poly_sigma: float = 1.2
+
+    def describe(self) -> str:
+        return (
+            "OpenCV Farneback flow last->previous frame (grey; "
+            f"pyr_scale {self.pyr_scale}, levels {self.levels}, winsize {self.winsize}, "
+            f"iterations {self.iterations}, poly_n {self.poly_n}, poly_sigma {self.poly_sigma}); "
+            "frame k ahead samples the last frame at p + k*flow(p), bilinear, border replicate"
+        )
+
+    def backward_flow(self, frames: np.ndarray) -> np.ndarray:
+        """(H, W, 2) float32 flow from the last frame to the one before."""
+        frames = _check_frames(frames, 2)
+        return cv2.calcOpticalFlowFarneback(
+            _grey(frames[-1]), _grey(frames[-2]), None,
+            self.pyr_scale, self.levels, self.winsize, self.iterations, self.poly_n, self.poly_sigma, 0,
+        )
+
+    def __call__(self, frames: np.ndarray, horizon: int) -> np.ndarray:
+        frames = _check_frames(frames, 2)
+        _check_horizon(horizon)
+        flow = self.backward_flow(frames)
+        last = frames[-1]
+        h, w = last.shape[:2]
+        grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        predictions = np.empty((horizon,) + last.shape, dtype=np.uint8)
+        for k in range(1, horizon + 1):
+            warped = cv2.remap(
+                last, grid_x + k * flow[..., 0], grid_y + k * flow[..., 1],
+                interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+            )
+            predictions[k - 1] = warped.reshape(last.shape)  # remap drops a 1-channel axis
+        return predictions

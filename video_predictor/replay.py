@@ -1,0 +1,98 @@
+"""Replays a bag's camera images into a ROS 2 topic at the recorded rate (rclpy), for
+installations without the ros2 CLI's ``ros2 bag play``.
+
+    python -m video_predictor.replay --bag PATH [--topic /camera/image_raw] [--to TOPIC] [--rate 1.0]
+
+Messages go out unchanged (original header stamps and frame_id) on a reliable publisher,
+paced by the times the bag recorded them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Iterable, NamedTuple
+
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from video_predictor import bag_io
+
+DEFAULT_TOPIC = "/camera/image_raw"
+
+
+class Published(NamedTuple):
+    stamp_ns: int  # header stamp of the message
+    sent_at: float  # time.monotonic() just after publishing
+
+
+class ImageReplayer:
+    """Publishes recorded images on ``topic`` from ``node``."""
+
+    def __init__(self, node: Node, topic: str = DEFAULT_TOPIC, depth: int = 10) -> None:
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
+        self.publisher = node.create_publisher(Image, topic, qos)
+
+    def wait_for_subscribers(self, timeout: float, count: int = 1) -> bool:
+        """Wait until ``count`` subscriptions match, so the first frames are not lost."""
+        deadline = time.monotonic() + timeout
+        while self.publisher.get_subscription_count() < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def play(self, images: Iterable[bag_io.RawImage], rate: float = 1.0) -> list[Published]:
+        """Publish every image when its recorded time comes (``rate`` 2 = twice as fast)."""
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        sent: list[Published] = []
+        start_wall = first_log = None
+        for image in images:
+            if start_wall is None:
+                start_wall, first_log = time.monotonic(), image.log_time_ns
+            due = start_wall + (image.log_time_ns - first_log) / 1e9 / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self.publisher.publish(image.cdr)  # raw CDR: the recorded message, unchanged
+            sent.append(Published(image.stamp_ns, time.monotonic()))
+        return sent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m video_predictor.replay", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bag", required=True, help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag file")
+    parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic in the bag (default %(default)s)")
+    parser.add_argument("--to", help="topic to publish on (default: the bag's topic)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default %(default)s)")
+    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for a subscriber before playing")
+    args = parser.parse_args(argv)
+    if args.rate <= 0:
+        parser.error("--rate must be > 0")
+    try:
+        count = bag_io.count_image_messages(args.bag, args.topic)
+    except bag_io.BagError as error:
+        print(f"replay: error: {error}", file=sys.stderr)
+        return 2
+    rclpy.init()
+    node = Node("bag_replayer")
+    try:
+        replayer = ImageReplayer(node, args.to or args.topic)
+        if not replayer.wait_for_subscribers(args.wait):
+            print(f"replay: no subscriber on {args.to or args.topic} after {args.wait} s; playing anyway", file=sys.stderr)
+        sent = replayer.play(bag_io.read_raw_images(args.bag, args.topic), args.rate)
+        print(f"replayed {len(sent)} of {count} images to {args.to or args.topic}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
