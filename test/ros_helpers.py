@@ -1,0 +1,124 @@
+"""Helpers for tests that talk to predictor_node over real DDS."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from video_predictor.node_diagnostics import STATUS_NAME
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def unique_domain_id() -> int:
+    """A ROS domain per test run, so parallel runs on one machine do not hear each other."""
+    return 1 + os.getpid() % 100
+
+
+def ros_env(domain_id: int) -> dict[str, str]:
+    return dict(os.environ, ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+                PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0")
+
+
+def node_command(*ros_args: str) -> list[str]:
+    """The installed console script (the contract's .venv/bin/predictor_node), else the module."""
+    script = Path(sys.executable).parent / "predictor_node"
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.node"]
+    return command + ["--ros-args", *ros_args]
+
+
+def qos(reliable: bool, depth: int = 10) -> QoSProfile:
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+
+
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def image_msg(pixels: np.ndarray, encoding: str, stamp: int, frame_id: str) -> Image:
+    """An Image with ``pixels`` (H, W, C) laid out as given, stamped ``stamp`` ns."""
+    h, w, c = pixels.shape
+    msg = Image(height=h, width=w, encoding=encoding, step=w * c)
+    msg.header.frame_id = frame_id
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+    msg.data = np.ascontiguousarray(pixels).tobytes()
+    return msg
+
+
+def moving_scene(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """RGB frames of a textured background with a red square moving right by 2 px a frame."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    background = np.stack([x * 200 // width, y * 200 // height, np.full_like(x, 160)], axis=2)
+    background = (background + rng.integers(0, 30, background.shape)).astype(np.uint8)
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        top, left = height // 3, width // 4 + 2 * i
+        frame[top : top + height // 3, left : left + width // 4] = (230, 20, 20)
+        frames.append(frame)
+    return frames
+
+
+def diagnostic_values(array: DiagnosticArray) -> tuple[int, str, dict[str, str]] | None:
+    """(level, message, values) of the node's status in ``array``, or None if absent."""
+    for status in array.status:
+        if status.name == STATUS_NAME:
+            level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
+            return level, status.message, {kv.key: kv.value for kv in status.values}
+    return None
+
+
+class Probe:
+    """A test-side ROS node in its own context: publishes camera images and records
+    everything the predictor publishes."""
+
+    def __init__(self, domain_id: int, name: str = "test_probe") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = Node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.frames: list[Image] = []
+        self.uncertainty: list[Image] = []
+        self.diagnostics: list[tuple[int, str, dict[str, str]]] = []
+        self.node.create_subscription(Image, "/predicted_frames", self.frames.append, qos(reliable=True, depth=100))
+        self.node.create_subscription(Image, "/predicted_uncertainty", self.uncertainty.append,
+                                      qos(reliable=True, depth=100))
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, array: DiagnosticArray) -> None:
+        values = diagnostic_values(array)
+        if values is not None:
+            self.diagnostics.append(values)
+
+    def publisher(self, reliable: bool, topic: str = "/camera/image_raw"):
+        return self.node.create_publisher(Image, topic, qos(reliable))
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            self.executor.spin_once(timeout_sec=0.02)
+        return True
+
+    def spin_for(self, seconds: float) -> None:
+        self.spin_until(lambda: False, seconds)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

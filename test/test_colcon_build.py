@@ -1,0 +1,62 @@
+"""`colcon build` installs video_predictor in the layout `ros2 run` and `ros2 launch` expect."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("colcon_core", reason="colcon is not installed")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def colcon_command() -> list[str]:
+    script = Path(sys.executable).parent / "colcon"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from colcon_core.command import main; sys.exit(main())"]
+
+
+@pytest.fixture(scope="module")
+def install_tree(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("colcon")
+    command = colcon_command() + [
+        "--log-base", str(work / "log"), "build", "--base-paths", str(REPO),
+        "--build-base", str(work / "build"), "--install-base", str(work / "install"),
+    ]
+    result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return work / "install" / "video_predictor"
+
+
+@pytest.mark.parametrize("relative", [
+    "share/ament_index/resource_index/packages/video_predictor",
+    "share/video_predictor/package.xml",
+    "share/video_predictor/launch/predictor.launch.py",
+    "share/video_predictor/config/predictor.yaml",
+])
+def test_install_tree_has_the_ament_layout(install_tree, relative):
+    assert (install_tree / relative).is_file()
+
+
+def test_console_script_is_installed_where_ros2_run_looks(install_tree):
+    script = install_tree / "lib" / "video_predictor" / "predictor_node"
+    assert script.is_file() and os.access(script, os.X_OK)
+    text = script.read_text()
+    assert text.startswith("#!") and "predictor_node" in text
+
+
+def test_installed_node_runs_from_the_install_tree(install_tree, tmp_path):
+    """The installed script starts and validates its parameters (exit 2 on a bad one)."""
+    site_packages = next(install_tree.glob("lib/python3*/site-packages"))
+    assert (site_packages / "video_predictor" / "node.py").is_file()
+    assert (site_packages / "video_predictor" / "pretrained" / "default.onnx").is_file()  # the default model ships
+    env = dict(os.environ, PYTHONPATH=str(site_packages), ROS_DOMAIN_ID=str(1 + os.getpid() % 100),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    script = install_tree / "lib" / "video_predictor" / "predictor_node"
+    result = subprocess.run([sys.executable, str(script), "--ros-args", "-p", "device:=abacus"],
+                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "device must be cpu, cuda or cuda:N" in result.stderr

@@ -1,0 +1,144 @@
+"""sensor_msgs/Image <-> numpy arrays for the node.
+
+Input: rgb8, bgr8, rgba8, bgra8 and mono8 become RGB (H, W, 3) or grey (H, W, 1)
+uint8 arrays, as zero-copy views of ``msg.data`` where no conversion is needed.
+Header fields are checked before the pixel data is touched, so an oversized or
+malformed message costs nothing. Decoding is plain numpy, not cv_bridge: cv_bridge's
+Python decoder divides ``step`` by the pixel size (misreading rows padded by a part of
+a pixel) and byte-swaps with ``ndarray.newbyteorder`` (gone in NumPy 2) when
+``is_bigendian`` is set; both are valid 8-bit images here.
+
+Output: predicted frames go out in the colour family of the input (rgb8, bgr8 or
+mono8) and uncertainty maps as little-endian 32FC1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+#: encoding -> bytes per pixel (all 8-bit per channel)
+BYTES_PER_PIXEL = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+SUPPORTED_ENCODINGS = tuple(BYTES_PER_PIXEL)
+
+#: input encoding -> encoding of the predicted frames published for it
+OUTPUT_ENCODING = {"rgb8": "rgb8", "rgba8": "rgb8", "bgr8": "bgr8", "bgra8": "bgr8", "mono8": "mono8"}
+
+
+class ImageError(ValueError):
+    """A sensor_msgs/Image that the node cannot use; the message says why."""
+
+
+def check_image_header(msg: Image, max_width: int, max_height: int) -> int:
+    """Validate encoding, size, step and data length; return bytes per pixel.
+
+    Reads ``len(msg.data)`` but never the pixels themselves.
+    """
+    encoding = msg.encoding
+    if encoding not in BYTES_PER_PIXEL:
+        raise ImageError(f"unsupported encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+    width, height, step = msg.width, msg.height, msg.step
+    if width == 0 or height == 0:
+        raise ImageError(f"empty image: {width}x{height}")
+    if width > max_width or height > max_height:
+        raise ImageError(f"image {width}x{height} exceeds the largest accepted {max_width}x{max_height}")
+    bpp = BYTES_PER_PIXEL[encoding]
+    if step < width * bpp:
+        raise ImageError(f"step {step} is shorter than a {encoding} row of width {width} ({width * bpp} bytes)")
+    if len(msg.data) != step * height:
+        raise ImageError(f"data holds {len(msg.data)} bytes, expected step*height = {step}*{height} = {step * height}")
+    return bpp
+
+
+def image_to_array(msg: Image, max_width: int, max_height: int) -> tuple[np.ndarray, str]:
+    """Decode an image message to RGB (H, W, 3) or, for mono8, grey (H, W, 1) uint8.
+
+    Returns the array and the input encoding. For rgb8 and mono8 the array is a view of
+    ``msg.data`` (row padding skipped); the other encodings are converted into a copy.
+    Raises ImageError for anything the node cannot use. ``is_bigendian`` does not
+    matter for 8-bit channels and is ignored.
+    """
+    bpp = check_image_header(msg, max_width, max_height)
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+    pixels = rows[:, : msg.width * bpp].reshape(msg.height, msg.width, bpp)  # still a view
+    if msg.encoding in ("rgb8", "mono8"):
+        return pixels, msg.encoding
+    if msg.encoding == "rgba8":
+        return np.ascontiguousarray(pixels[:, :, :3]), msg.encoding
+    return np.ascontiguousarray(pixels[:, :, 2::-1]), msg.encoding  # bgr8 / bgra8: channels 2, 1, 0
+
+
+def output_encoding(input_encoding: str) -> str:
+    """Encoding of the predicted frames for an input in ``input_encoding``."""
+    try:
+        return OUTPUT_ENCODING[input_encoding]
+    except KeyError:
+        raise ImageError(f"unsupported encoding {input_encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}") from None
+
+
+def match_channels(frame: np.ndarray, channels: int) -> np.ndarray:
+    """Give an (H, W, C) uint8 frame the model's channel count: grey is replicated to
+    RGB, RGB is averaged to grey."""
+    have = frame.shape[2]
+    if have == channels:
+        return frame
+    if have == 1 and channels == 3:
+        return np.repeat(frame, 3, axis=2)
+    if have == 3 and channels == 1:
+        return _mean_to_uint8(frame)
+    raise ImageError(f"cannot turn a {have}-channel frame into {channels} channels")
+
+
+def unit_to_uint8(frame: np.ndarray) -> np.ndarray:
+    """A float frame in [0, 1] to uint8, rounded to nearest (out-of-range values clipped)."""
+    return (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def array_to_image(array: np.ndarray, encoding: str, header: Header) -> Image:
+    """Build an rgb8, bgr8 or mono8 Image from an RGB (H, W, 3) or grey (H, W[, 1]) uint8 array.
+
+    The array is converted to ``encoding``: RGB is reversed for bgr8 and averaged for
+    mono8, grey is replicated for rgb8/bgr8.
+    """
+    if array.dtype != np.uint8:
+        raise ImageError(f"expected a uint8 array, got {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3):
+        raise ImageError(f"expected an (H, W, 3) or (H, W, 1) array, got shape {array.shape}")
+    if encoding == "mono8":
+        pixels = match_channels(array, 1)
+    elif encoding in ("rgb8", "bgr8"):
+        pixels = match_channels(array, 3)
+        if encoding == "bgr8":
+            pixels = pixels[:, :, ::-1]
+    else:
+        raise ImageError(f"cannot publish encoding {encoding!r}; use rgb8, bgr8 or mono8")
+    height, width, channels = pixels.shape
+    return _image(header, height, width, encoding, width * channels, np.ascontiguousarray(pixels).tobytes())
+
+
+def float_array_to_image(array: np.ndarray, header: Header) -> Image:
+    """Build a 32FC1 Image (little-endian float32, step = 4*W) from an (H, W) array."""
+    if array.ndim != 2:
+        raise ImageError(f"expected an (H, W) array for 32FC1, got shape {array.shape}")
+    height, width = array.shape
+    data = np.ascontiguousarray(array, dtype="<f4").tobytes()
+    return _image(header, height, width, "32FC1", 4 * width, data)
+
+
+def _image(header: Header, height: int, width: int, encoding: str, step: int, data: bytes) -> Image:
+    msg = Image()
+    msg.header = header
+    msg.height = height
+    msg.width = width
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = step
+    msg.data = data
+    return msg
+
+
+def _mean_to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return (rgb.astype(np.float32).mean(axis=2, keepdims=True) + 0.5).astype(np.uint8)

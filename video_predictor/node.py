@@ -1,0 +1,258 @@
+"""predictor_node: camera frames in, K predicted future frames and their uncertainty out.
+
+Per input frame: decode -> fit to the model's resolution -> rolling buffer at the model's
+frame period -> (when the buffer is full) hand the sequence to the inference worker.
+The worker thread predicts the newest sequence only: one that arrives while it is busy
+replaces the pending one, so the subscription callback never waits on the model and
+DDS keeps draining.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from video_predictor.backends import ModelLoadError, create_predictor
+from video_predictor.frame_buffer import FrameBuffer, PushResult
+from video_predictor.image_codec import (
+    ImageError,
+    array_to_image,
+    float_array_to_image,
+    image_to_array,
+    match_channels,
+    output_encoding,
+    unit_to_uint8,
+)
+from video_predictor.node_diagnostics import NodeStats, StatsSnapshot, diagnostic_status
+from video_predictor.node_parameters import RELIABILITIES, ConfigError, declare_settings
+from video_predictor.predictor import Prediction, PredictionError, Predictor
+from video_predictor.preprocess import fit_to_model
+
+NODE_NAME = "predictor_node"
+INPUT_TOPIC = "/camera/image_raw"
+FRAMES_TOPIC = "/predicted_frames"
+UNCERTAINTY_TOPIC = "/predicted_uncertainty"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+
+LOG_THROTTLE_S = 5.0
+
+PredictorFactory = Callable[..., "tuple[Predictor, str]"]
+T = TypeVar("T")
+
+
+class LatestSlot(Generic[T]):
+    """A one-item mailbox: put() replaces the waiting item, take() blocks for the next one."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._item: T | None = None
+        self._closed = False
+
+    def put(self, item: T) -> T | None:
+        """Leave ``item`` for the taker; return the item it replaced, if any."""
+        with self._ready:
+            replaced, self._item = self._item, item
+            self._ready.notify()
+            return replaced
+
+    def take(self) -> T | None:
+        """The next item, waiting for one; None once closed."""
+        with self._ready:
+            while self._item is None and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                return None
+            item, self._item = self._item, None
+            return item
+
+    def close(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify_all()
+
+
+@dataclass(frozen=True)
+class InferenceJob:
+    frames: np.ndarray  # (N, H, W, C) uint8 at the model's resolution, oldest first
+    newest_stamp_ns: int  # stamp of the newest observed frame
+    frame_id: str
+    encoding: str  # of the predicted frames
+    received_at: float  # time.monotonic() when the newest frame arrived
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def ns_to_stamp(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def prediction_stamps_ns(newest_ns: int, period_s: float, horizon: int) -> list[int]:
+    """Stamps of predictions k = 1..horizon: newest + k*period, to the nearest nanosecond
+    (each rounded on its own, so rounding errors do not add up over k)."""
+    return [newest_ns + round(k * period_s * 1e9) for k in range(1, horizon + 1)]
+
+
+class PredictorNode(Node):
+    """Subscribes to camera images and publishes predicted frames, uncertainty and diagnostics."""
+
+    def __init__(self, predictor_factory: PredictorFactory = create_predictor, **node_kwargs) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.settings = declare_settings(self)
+        s = self.settings
+        self.predictor, self.backend_reason = predictor_factory(
+            model=s.model, backend=s.backend, device=s.device, horizon=s.horizon, samples=s.samples,
+            threads=s.threads)
+        self.predictor.warm_up()  # before subscribing: the first real frame pays no set-up cost
+        md = self.predictor.metadata
+        self.buffer = FrameBuffer(md.input_frames, md.frame_period, max_gap_periods=s.max_gap_periods)
+        self.stats = NodeStats()
+        self._last_report: StatsSnapshot | None = None
+        self.get_logger().info(
+            f"model {s.model or '(packaged default)'}: {md.family}, {md.input_frames} frames in, "
+            f"{self.predictor.horizon} out at {md.height}x{md.width}, period {md.frame_period:.4f} s; "
+            f"backend {self.predictor.backend_name} ({self.backend_reason})")
+
+        output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(s.qos_depth, self.predictor.horizon),
+                                reliability=ReliabilityPolicy.RELIABLE)
+        self.frames_pub = self.create_publisher(Image, FRAMES_TOPIC, output_qos)
+        self.uncertainty_pub = self.create_publisher(Image, UNCERTAINTY_TOPIC, output_qos)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self.diagnostics_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
+
+        self._jobs: LatestSlot[InferenceJob] = LatestSlot()
+        self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
+        self._worker.start()
+
+        input_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth,
+                               reliability=RELIABILITIES[s.qos_reliability])
+        self.image_sub = self.create_subscription(Image, INPUT_TOPIC, self._on_image, input_qos)
+
+    # -- subscription thread -------------------------------------------------------------
+
+    def _on_image(self, msg: Image) -> None:
+        received_at = time.monotonic()
+        self.stats.count("received")
+        s, md = self.settings, self.predictor.metadata
+        try:
+            image, encoding = image_to_array(msg, s.max_image_width, s.max_image_height)
+        except ImageError as error:
+            self.stats.record_error("rejected", f"rejected input: {error}")
+            self.get_logger().warning(f"rejected input image: {error}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        key = (msg.height, msg.width, encoding, msg.header.frame_id)
+        result = self.buffer.push(stamp_ns / 1e9, frame, key)
+        if result is PushResult.RESTARTED:
+            self.stats.count("buffer_restarts")
+            self.get_logger().info(f"frame buffer restarted: {self.buffer.restart_reason}")
+        elif result is PushResult.DUPLICATE:  # an unstamped camera would never get a prediction
+            self.get_logger().warning("input frame has the same stamp as the previous one; skipped "
+                                      "(does the camera stamp its images?)", throttle_duration_sec=LOG_THROTTLE_S)
+        if result not in (PushResult.KEPT, PushResult.RESTARTED) or not self.buffer.ready:
+            self.stats.count("skipped")
+            return
+        job = InferenceJob(self.buffer.sequence().frames, stamp_ns, msg.header.frame_id,
+                           output_encoding(encoding), received_at)
+        if self._jobs.put(job) is not None:
+            self.stats.count("dropped")
+
+    # -- inference thread ----------------------------------------------------------------
+
+    def _inference_loop(self) -> None:
+        while (job := self._jobs.take()) is not None:
+            self._run(job)
+
+    def _run(self, job: InferenceJob) -> None:
+        try:
+            prediction = self.predictor.predict(job.frames)
+        except Exception as error:  # noqa: BLE001 - any model failure must leave the worker alive
+            kind = "non-finite output" if isinstance(error, PredictionError) else type(error).__name__
+            self.stats.record_error("failed", f"inference failed ({kind}): {error}")
+            self.get_logger().error(f"inference failed, nothing published for this frame: {error}",
+                                    throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self._publish(job, prediction)
+        self.stats.count("predicted")
+        self.stats.record_latency(time.monotonic() - job.received_at)
+
+    def _publish(self, job: InferenceJob, prediction: Prediction) -> None:
+        """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp."""
+        stamps = prediction_stamps_ns(job.newest_stamp_ns, self.predictor.metadata.frame_period,
+                                      self.predictor.horizon)
+        for k, stamp_ns in enumerate(stamps):
+            header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=job.frame_id)
+            frame = unit_to_uint8(prediction.frames[0, k])
+            self.frames_pub.publish(array_to_image(frame, job.encoding, header))
+            self.uncertainty_pub.publish(float_array_to_image(prediction.std[0, k], header))
+
+    # -- diagnostics ---------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        now = self.stats.snapshot()
+        md = self.predictor.metadata
+        info = {
+            "backend": self.predictor.backend_name,
+            "backend_reason": self.backend_reason,
+            "model": self.settings.model or "(packaged default)",
+            "input_frames": md.input_frames,
+            "horizon": self.predictor.horizon,
+            "resolution": f"{md.height}x{md.width}",
+            "frame_period": repr(md.frame_period),  # full precision: clients compute stamps from it
+        }
+        status = diagnostic_status(now, self._last_report, info)
+        self._last_report = now
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        self._jobs.close()
+        self._worker.join()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until SIGINT/SIGTERM; exit code 0 then, 2 on a bad parameter or model."""
+    try:
+        rclpy.init(args=args)
+    except RuntimeError as error:  # rcl's RCLError: malformed --ros-args or unreadable params file
+        print(f"{NODE_NAME}: cannot start: {error}", file=sys.stderr)
+        return 2
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    node = None
+    try:
+        node = PredictorNode()
+        rclpy.spin(node)
+    except (ConfigError, ModelLoadError, PredictionError) as error:
+        logger.fatal(f"cannot start: {error}")
+        return 2
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RuntimeError:  # RCLError when a signal shuts the context down mid-spin (ros2/ros2cli#854)
+        if rclpy.ok():
+            raise
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
