@@ -27,10 +27,17 @@ class DataSection:
     input_frames: int = 4
     rollout: int = 2  # recursive steps the loss sees
     patch: int = 0  # > 0: train on random patch x patch crops (0 = full frames)
-    frame_period: float = 1 / 30  # seconds between training frames (metadata for the node)
+    frame_period: float = 1 / 30  # seconds between training frames (metadata for the node); real data with times overrides it
     synthetic_clips: int = 2000
-    val_clips: int = 64
+    val_clips: int = 64  # synthetic: how many; real data: at most this many (a seeded subset)
     num_workers: int = 0
+    # Real recordings (--data PATH), read by training/data/dataset.py:
+    format: str = "auto"  # auto-detect, or force one of training.data.formats.FORMATS
+    topic: str = ""  # bags: image topic; "" = the bag's only image topic, else /camera/image_raw
+    frame_interval: int = 1  # keep every n-th recorded frame (3 makes 10 Hz clips of a 30 fps video)
+    clip_stride: int = 2  # kept frames between the starts of overlapping clips of one sequence
+    val_fraction: float = 0.1  # share of sequences held out for validation (whole sequences)
+    max_clips: int = 20000  # at most this many training clips (a seeded subset; ~2 GB at 64x64x9); 0 = all
 
 
 @dataclass

@@ -20,7 +20,9 @@ import torch
 from tqdm import tqdm
 
 from training.config import TrainConfig, build_config
+from training.data import dataset
 from training.data.pool import ClipPool, synthetic_clips
+from training.data.sequence import DataError
 from training.data.synthetic import SyntheticConfig
 from training.methods import METHODS
 from training.methods.generator import GeneratorLossWeights
@@ -62,10 +64,18 @@ def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
 
 
 def load_clips(config: TrainConfig, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation clips: the built-in synthetic video, or ``data.source``
+    (a recording or a clip cache). Recordings with frame times set data.frame_period."""
     d = config.data
-    clip_length = d.input_frames + max(d.rollout, config.export_horizon)
+    clip_length = dataset.clip_length(config)
     if d.source != "synthetic":
-        raise SystemExit(f"--data {d.source}: dataset loaders for folders, videos and bags are not built yet; use the built-in synthetic data")
+        try:
+            clip_set = dataset.load_clip_set(Path(str(d.source)), d, clip_length, config.optim.seed)
+        except DataError as error:
+            raise SystemExit(str(error)) from None
+        if clip_set.frame_period is not None:
+            d.frame_period = clip_set.frame_period  # the model file must state the data's real rate
+        return clip_set.train, clip_set.val
     synth = SyntheticConfig(height=d.height, width=d.width, clip_length=clip_length)
     train = synthetic_clips(d.synthetic_clips, synth, seed=config.optim.seed, cache_dir=cache_dir)
     val = synthetic_clips(d.val_clips, synth, seed=config.optim.seed + 10_000, cache_dir=cache_dir)
@@ -101,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"optim.steps={args.steps}")
-    if args.data is not None:
-        overrides.append(f"data.source={args.data}")
     config = build_config(args.config, overrides)
+    if args.data is not None:  # not through --set: a path is not YAML
+        config.data.source = args.data
     out = Path(args.out or f"runs/{config.preset}")
     ckpt_path = out / "checkpoints" / "last.pt"
     seed_everything(config.optim.seed)
@@ -112,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
 
     model = build_model(config.model.family, config.model.config)
     model_config = model.config.to_dict()
-    metadata = make_metadata(config, model_config)
     method_cls = METHODS[config.optim.method]
     method = method_cls(model, config.data.input_frames, config.data.rollout, config.optim.lr, GeneratorLossWeights(**config.optim.loss))
     start_step = 0
@@ -126,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("resumed from %s at step %d", ckpt_path, start_step)
 
     train_clips, val_clips = load_clips(config, Path(args.cache_dir))
+    metadata = make_metadata(config, model_config)  # after loading: real data sets the frame period
     pool = ClipPool(train_clips, seed=config.optim.seed, patch=config.data.patch)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("preset %s: %s model, %d parameters, %d training clips, %d steps of batch %d", config.preset, config.model.family, n_params, len(pool), config.optim.steps, config.optim.batch_size)

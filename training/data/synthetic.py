@@ -41,7 +41,8 @@ class SyntheticConfig:
     # Real motion is not constant velocity: velocities random-walk, cameras shake, and
     # compression adds frame-to-frame change that is not motion. Without these the model
     # learns to extrapolate with a confidence real footage does not allow.
-    velocity_walk: float = 0.35  # per-frame velocity change, fraction of the speed (+0.05 px)
+    velocity_walk: float = 0.5  # per-frame velocity change, fraction of the speed (+0.05 px)
+    turn_probability: float = 0.2  # per frame: the velocity is drawn anew (stop, start, turn)
     shake_probability: float = 0.3
     max_shake: float = 0.3  # camera jitter per frame, output pixels (std)
     jpeg_probability: float = 0.5
@@ -58,14 +59,18 @@ def _log_normal_speed(rng: np.random.Generator, median: float, sigma: float, cap
     return np.array([np.cos(angle), np.sin(angle)]) * speed
 
 
-def _trajectory(rng: np.random.Generator, velocity: np.ndarray, length: int, walk: float, shake: float) -> np.ndarray:
-    """Positions (length, 2) starting at 0: a random walk on the velocity, plus jitter."""
+def _trajectory(rng: np.random.Generator, velocity: np.ndarray, length: int, walk: float, shake: float, turn: float = 0.0) -> np.ndarray:
+    """Positions (length, 2) starting at 0: a random walk on the velocity, sudden turns
+    (the velocity drawn anew with probability ``turn`` per frame), plus jitter."""
     speed = float(np.linalg.norm(velocity))
     steps = [np.zeros(2)]
     v = velocity.astype(np.float64)
     for _ in range(length - 1):
         steps.append(v)
-        v = v + rng.normal(0, walk * speed + 0.05 * (speed > 0), 2)
+        if speed > 0 and rng.random() < turn:
+            v = rng.permutation(v) * rng.choice([-1.0, 1.0], 2) * rng.uniform(0, 1.5)
+        else:
+            v = v + rng.normal(0, walk * speed + 0.05 * (speed > 0), 2)
     positions = np.cumsum(steps, axis=0)
     return positions + rng.normal(0, shake, positions.shape) if shake > 0 else positions
 
@@ -99,7 +104,7 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
         rng, config.camera_speed_median, config.camera_speed_sigma, config.max_speed
     )
     shake = rng.uniform(0, config.max_shake) if rng.random() < config.shake_probability else 0.0
-    cam_path = _trajectory(rng, cam_velocity, config.clip_length, config.velocity_walk, shake)
+    cam_path = _trajectory(rng, cam_velocity, config.clip_length, config.velocity_walk, shake, config.turn_probability)
     zoom = rng.uniform(-config.max_zoom_rate, config.max_zoom_rate) if rng.random() < config.zoom_probability else 0.0
     base_scale = rng.uniform(0.6, 1.0)
 
@@ -118,6 +123,7 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
                     config.clip_length,
                     config.velocity_walk,
                     0.0,
+                    config.turn_probability,
                 ),
                 "angle": rng.uniform(0, 2 * np.pi),
                 "spin": spin,
