@@ -46,7 +46,7 @@ def test_synthetic_clips_are_deterministic_and_move():
     config = SyntheticConfig(height=32, width=32, clip_length=5)
     a, b = SyntheticVideoDataset(4, config, seed=1), SyntheticVideoDataset(4, config, seed=1)
     assert all(torch.equal(a[i], b[i]) for i in range(4))
-    clean = SyntheticConfig(height=32, width=32, clip_length=5, max_noise_sigma=0.0, jpeg_probability=0.0, shake_probability=0.0)
+    clean = SyntheticConfig(height=32, width=32, clip_length=5, max_noise_sigma=0.0, jpeg_probability=0.0)
     clips = torch.stack([SyntheticVideoDataset(40, clean, seed=2)[i] for i in range(40)])
     assert clips.shape == (40, 5, 32, 32, 3) and clips.dtype == torch.uint8
     moving = (clips[:, 1:].float() - clips[:, :-1].float()).abs().mean(dim=(1, 2, 3, 4)) > 1.0

@@ -29,6 +29,7 @@ class DataSection:
     patch: int = 0  # > 0: train on random patch x patch crops (0 = full frames)
     frame_period: float = 1 / 30  # seconds between training frames (metadata for the node); real data with times overrides it
     synthetic_clips: int = 2000
+    synthetic: dict = field(default_factory=dict)  # SyntheticConfig overrides (motion statistics, noise)
     val_clips: int = 64  # synthetic: how many; real data: at most this many (a seeded subset)
     num_workers: int = 0
     # Real recordings (--data PATH), read by training/data/dataset.py:

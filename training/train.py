@@ -76,7 +76,7 @@ def load_clips(config: TrainConfig, cache_dir: Path) -> tuple[np.ndarray, np.nda
         if clip_set.frame_period is not None:
             d.frame_period = clip_set.frame_period  # the model file must state the data's real rate
         return clip_set.train, clip_set.val
-    synth = SyntheticConfig(height=d.height, width=d.width, clip_length=clip_length)
+    synth = SyntheticConfig(**{**d.synthetic, "height": d.height, "width": d.width, "clip_length": clip_length})
     train = synthetic_clips(d.synthetic_clips, synth, seed=config.optim.seed, cache_dir=cache_dir)
     val = synthetic_clips(d.val_clips, synth, seed=config.optim.seed + 10_000, cache_dir=cache_dir)
     return train, val

@@ -32,21 +32,22 @@ class SyntheticConfig:
     zoom_probability: float = 0.2
     max_zoom_rate: float = 0.006  # relative scale change per frame
     max_objects: int = 3
-    object_speed_median: float = 0.4
+    object_speed_median: float = 0.3
     object_speed_sigma: float = 0.8
     max_speed: float = 2.0
     rotation_probability: float = 0.3
     max_rotation_deg: float = 1.5  # per frame
-    max_noise_sigma: float = 2.0  # grey levels
-    # Real motion is not constant velocity: velocities random-walk, cameras shake, and
-    # compression adds frame-to-frame change that is not motion. Without these the model
-    # learns to extrapolate with a confidence real footage does not allow.
-    velocity_walk: float = 0.5  # per-frame velocity change, fraction of the speed (+0.05 px)
-    turn_probability: float = 0.2  # per frame: the velocity is drawn anew (stop, start, turn)
-    shake_probability: float = 0.3
-    max_shake: float = 0.3  # camera jitter per frame, output pixels (std)
-    jpeg_probability: float = 0.5
-    jpeg_quality: tuple[int, int] = (40, 95)
+    max_noise_sigma: float = 2.0  # grey levels, at the render resolution
+    # Real motion is not constant velocity: at 30 Hz a handheld or vehicle camera jitters,
+    # and the velocity seen over the last frames only partly predicts the next one. Each
+    # trajectory's velocity is an AR(1) process around its mean drift with a persistence
+    # drawn per trajectory; without this the model extrapolates with a confidence real
+    # footage does not allow.
+    persistence: tuple[float, float] = (0.0, 0.9)  # lag-1 correlation of the velocity
+    jitter_median: float = 0.1  # std of the velocity's random part, output pixels per frame
+    jitter_sigma: float = 0.8
+    jpeg_probability: float = 0.3
+    jpeg_quality: tuple[int, int] = (50, 95)
     brightness_drift: float = 0.004  # relative, per frame
 
     def to_dict(self) -> dict:
@@ -59,20 +60,16 @@ def _log_normal_speed(rng: np.random.Generator, median: float, sigma: float, cap
     return np.array([np.cos(angle), np.sin(angle)]) * speed
 
 
-def _trajectory(rng: np.random.Generator, velocity: np.ndarray, length: int, walk: float, shake: float, turn: float = 0.0) -> np.ndarray:
-    """Positions (length, 2) starting at 0: a random walk on the velocity, sudden turns
-    (the velocity drawn anew with probability ``turn`` per frame), plus jitter."""
-    speed = float(np.linalg.norm(velocity))
+def _trajectory(rng: np.random.Generator, drift: np.ndarray, length: int, config: SyntheticConfig, scale: float = 1.0) -> np.ndarray:
+    """Positions (length, 2) starting at 0; velocity = drift + an AR(1) jitter (see SyntheticConfig)."""
+    rho = rng.uniform(*config.persistence)
+    jitter = config.jitter_median * np.exp(config.jitter_sigma * rng.standard_normal()) * scale
+    deviation = rng.normal(0, jitter, 2)
     steps = [np.zeros(2)]
-    v = velocity.astype(np.float64)
     for _ in range(length - 1):
-        steps.append(v)
-        if speed > 0 and rng.random() < turn:
-            v = rng.permutation(v) * rng.choice([-1.0, 1.0], 2) * rng.uniform(0, 1.5)
-        else:
-            v = v + rng.normal(0, walk * speed + 0.05 * (speed > 0), 2)
-    positions = np.cumsum(steps, axis=0)
-    return positions + rng.normal(0, shake, positions.shape) if shake > 0 else positions
+        steps.append(drift + deviation)
+        deviation = rho * deviation + rng.normal(0, jitter * np.sqrt(1 - rho * rho), 2)
+    return np.cumsum(steps, axis=0)
 
 
 def _shape_mask(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -103,8 +100,8 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
     cam_velocity = np.zeros(2) if rng.random() < config.static_camera_probability else _log_normal_speed(
         rng, config.camera_speed_median, config.camera_speed_sigma, config.max_speed
     )
-    shake = rng.uniform(0, config.max_shake) if rng.random() < config.shake_probability else 0.0
-    cam_path = _trajectory(rng, cam_velocity, config.clip_length, config.velocity_walk, shake, config.turn_probability)
+    static_camera = not cam_velocity.any()  # a camera on a fixed mount: no jitter either
+    cam_path = np.zeros((config.clip_length, 2)) if static_camera else _trajectory(rng, cam_velocity, config.clip_length, config)
     zoom = rng.uniform(-config.max_zoom_rate, config.max_zoom_rate) if rng.random() < config.zoom_probability else 0.0
     base_scale = rng.uniform(0.6, 1.0)
 
@@ -121,9 +118,8 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
                     rng,
                     _log_normal_speed(rng, config.object_speed_median, config.object_speed_sigma, config.max_speed) * s,
                     config.clip_length,
-                    config.velocity_walk,
-                    0.0,
-                    config.turn_probability,
+                    config,
+                    scale=s,
                 ),
                 "angle": rng.uniform(0, 2 * np.pi),
                 "spin": spin,
@@ -149,12 +145,14 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
             tex = cv2.warpAffine(obj["texture"], fwd, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
             alpha = cv2.warpAffine(obj["mask"], fwd, (rw, rh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
             frame = frame * (1 - alpha) + tex * alpha
-        small = cv2.resize(frame, (config.width, config.height), interpolation=cv2.INTER_AREA)
-        small = small * (1 + drift * t) + rng.normal(0, noise_sigma, small.shape)
-        frames[t] = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+        # Sensor noise and compression happen at the camera's resolution; the area
+        # downsampling to the model's resolution then averages most of them away, as it
+        # does for a real camera (noise that survives teaches the model to denoise).
+        frame = np.clip(np.rint(frame * (1 + drift * t) + rng.normal(0, noise_sigma, frame.shape)), 0, 255).astype(np.uint8)
         if jpeg_quality:
-            _, encoded = cv2.imencode(".jpg", frames[t], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-            frames[t] = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+            _, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            frame = cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
+        frames[t] = cv2.resize(frame, (config.width, config.height), interpolation=cv2.INTER_AREA)
     return frames
 
 

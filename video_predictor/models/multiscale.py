@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import torch
 from torch import nn
@@ -72,6 +72,12 @@ class MultiScaleConfig:
         return cls(**dict(data))
 
 
+class StepOutput(NamedTuple):
+    predictions: list[torch.Tensor]  # per scale, coarse to fine, (B, C, h, w) in [-1, 1]
+    log_scale: torch.Tensor | None  # (B, 1, H, W) Laplace log-scale at full resolution
+    change: torch.Tensor  # mean |flow increment| + mean |residual| summed over scales (for a sparsity prior)
+
+
 class MultiScaleGenerator(nn.Module):
     """Predicts the next frame from N frames; ``rollout`` applies it K times."""
 
@@ -96,12 +102,8 @@ class MultiScaleGenerator(nn.Module):
                 with torch.no_grad():
                     stack[-1].bias[-1].fill_(_INITIAL_LOG_SCALE)
 
-    def forward(self, frames: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        """One step. frames: (B, N, C, H, W) in [-1, 1].
-
-        Returns the prediction at every scale (coarse to fine, each (B, C, h, w) in [-1, 1])
-        and the full-resolution Laplace log-scale (B, 1, H, W), or None without that head.
-        """
+    def forward(self, frames: torch.Tensor) -> StepOutput:
+        """One step. frames: (B, N, C, H, W) in [-1, 1]."""
         b, n, c, h, w = frames.shape
         d = self.config.divisor
         if not torch.jit.is_tracing() and (h % d or w % d):
@@ -110,6 +112,7 @@ class MultiScaleGenerator(nn.Module):
         last = frames[:, -1]
         predictions: list[torch.Tensor] = []
         flow = prediction = log_scale = None
+        change = frames.new_zeros(())
         for i, stack in enumerate(self.scales):
             factor = 2 ** (len(self.scales) - 1 - i)
             inputs = [downsample(stacked, factor)]
@@ -125,12 +128,13 @@ class MultiScaleGenerator(nn.Module):
                 prediction = torch.tanh(image_out)
             else:
                 flow = image_out[:, :2] if flow is None else flow + image_out[:, :2]
-                warped = warp(downsample(last, factor), flow)
-                prediction = torch.clamp(warped + torch.tanh(image_out[:, 2:]), -1.0, 1.0)
+                residual = torch.tanh(image_out[:, 2:])
+                prediction = torch.clamp(warp(downsample(last, factor), flow) + residual, -1.0, 1.0)
+                change = change + image_out[:, :2].abs().mean() + residual.abs().mean()
             predictions.append(prediction)
             if self.config.heteroscedastic:
                 log_scale = out[:, -1:]
-        return predictions, log_scale
+        return StepOutput(predictions, log_scale, change)
 
     def rollout(self, frames: torch.Tensor, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Recursive K-step prediction.
@@ -141,7 +145,7 @@ class MultiScaleGenerator(nn.Module):
         window = frames
         outputs, stds = [], []
         for _ in range(horizon):
-            predictions, log_scale = self(window)
+            predictions, log_scale, _ = self(window)
             nxt = predictions[-1]
             outputs.append(nxt)
             stds.append(laplace_std01(log_scale) if log_scale is not None else torch.zeros_like(nxt[:, 0]))
