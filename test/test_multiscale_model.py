@@ -25,12 +25,12 @@ def frames(batch=2, n=3, h=32, w=48, seed=0):
 @pytest.mark.parametrize("head", ["warp", "pixels"])
 def test_one_step_predicts_every_scale_coarse_to_fine(head):
     model = MultiScaleGenerator(MultiScaleConfig(**SMALL, head=head))
-    predictions, log_scale, change = model(frames())
+    predictions, log_scale, change, roughness = model(frames())
     assert [p.shape[-2:] for p in predictions] == [(4, 6), (8, 12), (16, 24), (32, 48)]
     assert all(p.shape[:2] == (2, 3) for p in predictions)
     assert all(p.abs().max() <= 1.0 for p in predictions)
     assert log_scale.shape == (2, 1, 32, 48)
-    assert change.ndim == 0 and change.item() >= 0
+    assert change.ndim == 0 and change.item() >= 0 and roughness.item() >= 0
 
 
 def test_untrained_warp_head_copies_the_last_frame():

@@ -90,6 +90,7 @@ def test_trainer_cli_writes_a_loadable_model_and_resumes(tmp_path):
         "--set", f"model.config={TINY_MODEL}", "--set", "data.input_frames=2", "--set", "data.height=32",
         "--set", "data.width=32", "--set", "data.synthetic_clips=16", "--set", "data.val_clips=4",
         "--set", "optim.batch_size=4", "--set", "optim.checkpoint_every=2", "--set", "optim.val_every=100",
+        "--set", "optim.ema=0.9", "--set", "optim.schedule=cosine",
     ]
     assert train.main(["--steps", "3", *common]) == 0
     metadata, state, _ = load_model_file(tmp_path / "run" / "model.pt")
@@ -100,3 +101,13 @@ def test_trainer_cli_writes_a_loadable_model_and_resumes(tmp_path):
     _, _, resumed = load_model_file(tmp_path / "run" / "checkpoints" / "last.pt")
     assert resumed["step"] == 5
     assert any(not torch.equal(state[k], resumed["state_dict"][k]) for k in state)
+
+
+def test_cosine_schedule_decays_to_five_percent():
+    config = train.build_config("cpu-small", ["optim.schedule=cosine", "optim.lr=1.0", "optim.steps=100"])
+    assert train.learning_rate(config, 0) == pytest.approx(1.0)
+    assert train.learning_rate(config, 50) == pytest.approx(0.525)
+    assert train.learning_rate(config, 100) == pytest.approx(0.05)
+    config.optim.schedule = "wiggly"
+    with pytest.raises(ValueError, match="schedule"):
+        train.learning_rate(config, 3)

@@ -47,6 +47,8 @@ class OptimSection:
     steps: int = 3000
     batch_size: int = 16
     lr: float = 1e-3
+    schedule: str = "constant"  # or "cosine": decays to 5% of lr by the last step
+    ema: float = 0.0  # > 0: keep an exponential moving average of the weights and ship it
     loss: dict = field(default_factory=dict)  # weights for the method's losses
     threads: int = 2
     seed: int = 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from training.config import TrainConfig, build_config
@@ -99,6 +100,16 @@ def validate(model: torch.nn.Module, clips: np.ndarray, input_frames: int, horiz
     return result
 
 
+def learning_rate(config: TrainConfig, step: int) -> float:
+    base, schedule = config.optim.lr, config.optim.schedule
+    if schedule == "constant":
+        return base
+    if schedule == "cosine":
+        progress = min(1.0, step / max(1, config.optim.steps))
+        return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    raise ValueError(f"optim.schedule must be constant or cosine, got {schedule!r}")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -124,12 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     model_config = model.config.to_dict()
     method_cls = METHODS[config.optim.method]
     method = method_cls(model, config.data.input_frames, config.data.rollout, config.optim.lr, GeneratorLossWeights(**config.optim.loss))
+    # The averaged weights generalise better than the last iterate's noisy ones.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema)) if config.optim.ema > 0 else None
+    shipped = (lambda: ema.module) if ema is not None else (lambda: model)  # noqa: E731
     start_step = 0
     if args.resume:
         if not ckpt_path.is_file():
             raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
         _, _, payload = load_model_file(ckpt_path)
         method.load_state_dict(payload["training_state"])
+        if ema is not None:
+            ema.load_state_dict(payload["ema"])
         start_step = int(payload["step"])
         torch.set_rng_state(payload["torch_rng"])
         log.info("resumed from %s at step %d", ckpt_path, start_step)
@@ -151,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "format": "video_predictor.model/1",
                 "metadata": metadata.to_dict(),
-                "state_dict": model.state_dict(),
+                "state_dict": shipped().state_dict(),
                 "training_state": method.state_dict(),
+                "ema": ema.state_dict() if ema is not None else {},
                 "step": step,
                 "config": config.to_dict(),
                 "torch_rng": torch.get_rng_state(),
@@ -165,7 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     step = start_step
     for step in progress:
+        for optimizer in method.optimizers().values():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step)
         losses = method.train_step(next(batches))
+        if ema is not None:
+            ema.update_parameters(model)
         if not all(math.isfinite(v) for v in losses.values()):
             raise SystemExit(f"step {step}: loss is not finite ({losses}); lower optim.lr")
         if step % config.optim.log_every == 0:
@@ -179,14 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         if (step + 1) % config.optim.checkpoint_every == 0:
             checkpoint(step + 1)
         if (step + 1) % config.optim.val_every == 0 or step + 1 == config.optim.steps:
-            scores = validate(model, val_clips, config.data.input_frames, config.export_horizon)
+            scores = validate(shipped(), val_clips, config.data.input_frames, config.export_horizon)
             log.info("step %d validation PSNR model %s | copy-last %s", step + 1, scores["model_psnr"], scores["copy_last_psnr"])
             if writer:
                 for k, (m, c) in enumerate(zip(scores["model_psnr"], scores["copy_last_psnr"]), start=1):
                     writer.add_scalars(f"val/psnr_t+{k}", {"model": m, "copy_last": c}, step + 1)
     steps_done = max(step + 1, start_step)
     checkpoint(steps_done)
-    save_model_file(out / "model.pt", metadata, model.state_dict())
+    save_model_file(out / "model.pt", metadata, shipped().state_dict())
     if writer:
         writer.close()
     log.info("wrote %s (model file) after %d steps in %.0f s", out / "model.pt", steps_done, time.perf_counter() - started)

@@ -37,6 +37,7 @@ class SyntheticConfig:
     max_speed: float = 2.0
     rotation_probability: float = 0.3
     max_rotation_deg: float = 1.5  # per frame
+    photo_probability: float = 0.6  # textures from real photos, else procedural noise
     max_noise_sigma: float = 2.0  # grey levels, at the render resolution
     # Real motion is not constant velocity: at 30 Hz a handheld or vehicle camera jitters,
     # and the velocity seen over the last frames only partly predicts the next one. Each
@@ -93,7 +94,7 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
     s = config.render_scale
     rh, rw = config.height * s, config.width * s
     side = max(rh, rw)
-    background = random_texture(rng, int(side * rng.uniform(1.2, 2.0))).astype(np.float32)
+    background = random_texture(rng, int(side * rng.uniform(1.2, 2.0)), config.photo_probability).astype(np.float32)
     bg_center = np.array(background.shape[1::-1], np.float64) / 2
     out_center = np.array([rw, rh], np.float64) / 2
 
@@ -111,7 +112,7 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
         spin = rng.uniform(-1, 1) * np.deg2rad(config.max_rotation_deg) if rng.random() < config.rotation_probability else 0.0
         objects.append(
             {
-                "texture": random_texture(rng, size).astype(np.float32),
+                "texture": random_texture(rng, size, config.photo_probability).astype(np.float32),
                 "mask": _shape_mask(rng, size),
                 "start": rng.uniform([0, 0], [rw, rh]),
                 "path": _trajectory(

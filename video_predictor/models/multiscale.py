@@ -76,6 +76,7 @@ class StepOutput(NamedTuple):
     predictions: list[torch.Tensor]  # per scale, coarse to fine, (B, C, h, w) in [-1, 1]
     log_scale: torch.Tensor | None  # (B, 1, H, W) Laplace log-scale at full resolution
     change: torch.Tensor  # mean |flow increment| + mean |residual| summed over scales (for a sparsity prior)
+    roughness: torch.Tensor  # mean |spatial gradient of the flow| summed over scales (for a smoothness prior)
 
 
 class MultiScaleGenerator(nn.Module):
@@ -113,6 +114,7 @@ class MultiScaleGenerator(nn.Module):
         predictions: list[torch.Tensor] = []
         flow = prediction = log_scale = None
         change = frames.new_zeros(())
+        roughness = frames.new_zeros(())
         for i, stack in enumerate(self.scales):
             factor = 2 ** (len(self.scales) - 1 - i)
             inputs = [downsample(stacked, factor)]
@@ -131,10 +133,11 @@ class MultiScaleGenerator(nn.Module):
                 residual = torch.tanh(image_out[:, 2:])
                 prediction = torch.clamp(warp(downsample(last, factor), flow) + residual, -1.0, 1.0)
                 change = change + image_out[:, :2].abs().mean() + residual.abs().mean()
+                roughness = roughness + (flow[..., 1:, :] - flow[..., :-1, :]).abs().mean() + (flow[..., 1:] - flow[..., :-1]).abs().mean()
             predictions.append(prediction)
             if self.config.heteroscedastic:
                 log_scale = out[:, -1:]
-        return StepOutput(predictions, log_scale, change)
+        return StepOutput(predictions, log_scale, change, roughness)
 
     def rollout(self, frames: torch.Tensor, horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Recursive K-step prediction.
@@ -145,7 +148,7 @@ class MultiScaleGenerator(nn.Module):
         window = frames
         outputs, stds = [], []
         for _ in range(horizon):
-            predictions, log_scale, _ = self(window)
+            predictions, log_scale, *_ = self(window)
             nxt = predictions[-1]
             outputs.append(nxt)
             stds.append(laplace_std01(log_scale) if log_scale is not None else torch.zeros_like(nxt[:, 0]))
