@@ -70,28 +70,28 @@ class FrameBuffer:
 
     def push(self, stamp: float, frame: np.ndarray, key: Hashable = None) -> PushResult:
         """Offer a frame with its stamp (seconds); ``key`` identifies the stream's format."""
-        reason = self._restart_reason(stamp, key)
-        if reason is None and self._stamps:
-            if stamp == self._stamps[-1]:
-                return PushResult.DUPLICATE
-            if stamp < self._next_due - self.tolerance * self.period:
-                return PushResult.SKIPPED
-        restarted = reason is not None and bool(self._stamps)
-        if reason is not None:
+        if not self._stamps:
+            result = PushResult.KEPT
+            self._next_due = stamp + self.period
+        elif (reason := self._restart_reason(stamp, key)) is not None:
             self.clear()
             self.restart_reason = reason
-            self.restarts += restarted
+            self.restarts += 1
+            result = PushResult.RESTARTED
+            self._next_due = stamp + self.period  # the old sequence's schedule no longer applies
+        elif stamp == self._stamps[-1]:
+            return PushResult.DUPLICATE
+        elif stamp < self._next_due - self.tolerance * self.period:
+            return PushResult.SKIPPED
+        else:
+            result = PushResult.KEPT
+            self._next_due = max(self._next_due + self.period, stamp + (1 - self.tolerance) * self.period)
         self._key = key
         self._frames.append(frame)
         self._stamps.append(stamp)
-        self._next_due = max(self._next_due + self.period, stamp + (1 - self.tolerance) * self.period)
-        if len(self._stamps) == 1:  # a fresh sequence: the previous one's schedule no longer applies
-            self._next_due = stamp + self.period
-        return PushResult.RESTARTED if restarted else PushResult.KEPT
+        return result
 
     def _restart_reason(self, stamp: float, key: Hashable) -> str | None:
-        if not self._stamps:
-            return "empty"
         last = self._stamps[-1]
         if key != self._key:
             return f"stream format changed from {self._key} to {key}"

@@ -132,7 +132,7 @@ def render_clip(rng: np.random.Generator, config: SyntheticConfig) -> np.ndarray
 
     frames = np.empty((config.clip_length, config.height, config.width, 3), np.uint8)
     for t in range(config.clip_length):
-        # inverse map: output pixel -> background pixel (camera pans by cam_velocity per frame)
+        # inverse map: output pixel -> background pixel, the camera at cam_path[t]
         scale = base_scale * (1 + zoom) ** t
         offset = bg_center + cam_path[t] * s - scale * out_center
         m = np.array([[scale, 0, offset[0]], [0, scale, offset[1]]])
