@@ -28,8 +28,11 @@ def test_default_model_files_exist():
 def test_broken_model_files_are_reported_with_their_name(tmp_path, content):
     path = tmp_path / "broken.pt"
     path.write_bytes(content)
-    with pytest.raises(ModelLoadError, match="broken.pt"):
+    with pytest.raises(ModelLoadError, match="broken.pt") as error:
         create_predictor(str(path), backend="torch")
+    message = str(error.value)
+    assert message.count(str(path)) == 1  # named once, not once per layer
+    assert "weights_only" not in message  # never advise an unsafe reload
     onnx_path = tmp_path / "broken.onnx"
     onnx_path.write_bytes(content)
     with pytest.raises(ModelLoadError, match="broken.onnx"):

@@ -7,6 +7,7 @@ Training checkpoints use the same keys plus optimiser state, so either loads her
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from typing import Any
 import torch
 
 from video_predictor.metadata import MetadataError, ModelMetadata
+from video_predictor.predictor import ModelLoadError
 
 FORMAT = "video_predictor.model/1"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(ModelLoadError):
     """A model file is missing, truncated, or not one of ours."""
 
 
@@ -51,8 +53,11 @@ def load_model_file(path: str | Path) -> tuple[ModelMetadata, dict[str, torch.Te
         raise ModelFileError(f"{path}: no such model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, foreign pickle, ...
-        raise ModelFileError(f"{path}: not a loadable video_predictor model file ({type(exc).__name__}: {exc})") from exc
+    except pickle.UnpicklingError as exc:  # torch's text here advises an unsafe reload: not ours to give
+        raise ModelFileError(f"{path}: not a video_predictor model file (holds more than plain weights, or is corrupt)") from exc
+    except Exception as exc:  # truncated zip, empty file, ...
+        first_line = str(exc).partition("\n")[0]
+        raise ModelFileError(f"{path}: not a loadable video_predictor model file ({type(exc).__name__}: {first_line})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a video_predictor model file (expected format {FORMAT!r})")
     try:

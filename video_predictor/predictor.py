@@ -14,6 +14,10 @@ import numpy as np
 from video_predictor.metadata import ModelMetadata
 
 
+class ModelLoadError(ValueError):
+    """The model file cannot be used: names the file and the problem."""
+
+
 class PredictionError(RuntimeError):
     """Inference failed or produced unusable output (NaN/Inf)."""
 

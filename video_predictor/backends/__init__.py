@@ -10,15 +10,11 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from video_predictor.predictor import Predictor
+from video_predictor.predictor import ModelLoadError, Predictor
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 _SUFFIX = {"torch": ".pt", "onnxruntime": ".onnx", "tensorrt": ".onnx"}
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
-
-
-class ModelLoadError(ValueError):
-    """The model file cannot be used: names the file and the problem."""
 
 
 def default_model_path() -> Path:
