@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Callable
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.srv import GetParameters, SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -21,9 +25,11 @@ from video_predictor.node_diagnostics import STATUS_NAME
 REPO = Path(__file__).resolve().parents[1]
 
 
-def unique_domain_id() -> int:
-    """A ROS domain per test run, so parallel runs on one machine do not hear each other."""
-    return 1 + os.getpid() % 100
+def unique_domain_id(offset: int = 0) -> int:
+    """A ROS domain per test run, so parallel runs on one machine do not hear each other;
+    ``offset`` (0..130) separates the modules of one run, whose node processes share a
+    status name on /diagnostics."""
+    return 1 + os.getpid() % 100 + offset
 
 
 def ros_env(domain_id: int) -> dict[str, str]:
@@ -36,6 +42,21 @@ def node_command(*ros_args: str) -> list[str]:
     script = Path(sys.executable).parent / "predictor_node"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.node"]
     return command + ["--ros-args", *ros_args]
+
+
+def start_node(domain_id: int, log_path: Path, *ros_args: str) -> subprocess.Popen:
+    """predictor_node as its own process, output to ``log_path`` (kept as ``.log_path``)."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(node_command(*ros_args), env=ros_env(domain_id), stdout=log,
+                                   stderr=subprocess.STDOUT, cwd=REPO)
+    process.log_path = log_path
+    return process
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def qos(reliable: bool, depth: int = 10) -> QoSProfile:
@@ -118,7 +139,47 @@ class Probe:
     def spin_for(self, seconds: float) -> None:
         self.spin_until(lambda: False, seconds)
 
+    def wait_for_values(self, condition: Callable[[dict[str, str]], bool], timeout: float = 10.0) -> dict[str, str]:
+        """The values of the first /diagnostics report from now on that satisfies ``condition``."""
+        seen = len(self.diagnostics)
+        met = self.spin_until(lambda: any(condition(d[2]) for d in self.diagnostics[seen:]), timeout)
+        assert met, f"no /diagnostics report met the condition; last: {self.diagnostics[-1:]}"
+        return next(d[2] for d in self.diagnostics[seen:] if condition(d[2]))
+
+    def call(self, client, request, timeout: float = 10.0):
+        """Call a service from this probe and wait for the response."""
+        assert client.wait_for_service(timeout_sec=timeout), f"service {client.srv_name} not available"
+        future = client.call_async(request)
+        assert self.spin_until(future.done, timeout), f"no response from {client.srv_name}"
+        return future.result()
+
     def close(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+class ParameterClient:
+    """Sets and reads another node's parameters through its parameter services, as
+    ``ros2 param set`` does."""
+
+    def __init__(self, probe: Probe, node_name: str) -> None:
+        self.probe = probe
+        self._set = probe.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        self._set_atomically = probe.node.create_client(SetParametersAtomically,
+                                                        f"/{node_name}/set_parameters_atomically")
+        self._get = probe.node.create_client(GetParameters, f"/{node_name}/get_parameters")
+
+    def set(self, **values) -> list[SetParametersResult]:
+        """One result per parameter, in the order given."""
+        request = SetParameters.Request(parameters=[Parameter(n, value=v).to_parameter_msg() for n, v in values.items()])
+        return list(self.probe.call(self._set, request).results)
+
+    def set_atomically(self, **values) -> SetParametersResult:
+        request = SetParametersAtomically.Request(
+            parameters=[Parameter(n, value=v).to_parameter_msg() for n, v in values.items()])
+        return self.probe.call(self._set_atomically, request).result
+
+    def get(self, *names: str) -> list:
+        response = self.probe.call(self._get, GetParameters.Request(names=list(names)))
+        return [parameter_value_to_python(v) for v in response.values]

@@ -65,7 +65,7 @@ def test_big_endian_flag_is_harmless_for_8_bit_images():
     np.testing.assert_array_equal(image_to_array(msg, 100, 100)[0], RGB)
 
 
-@pytest.mark.parametrize("encoding", ["yuv422", "16UC1", "RGB8", ""])
+@pytest.mark.parametrize("encoding", ["16UC1", "mono16", "bayer_rggb16", "32FC1", "RGB8", ""])
 def test_unsupported_encoding_is_named_and_supported_ones_listed(encoding):
     msg = make_image(RGB, "rgb8")
     msg.encoding = encoding
@@ -74,6 +74,51 @@ def test_unsupported_encoding_is_named_and_supported_ones_listed(encoding):
     assert repr(encoding) in str(info.value)
     for supported in ("rgb8", "bgr8", "rgba8", "bgra8", "mono8"):
         assert supported in str(info.value)
+
+
+def yuv422_wire(rgb: tuple[int, int, int], height: int, width: int, order: str) -> np.ndarray:
+    """A flat colour as UYVY or YUYV bytes (H, W, 2), BT.601 video range, computed by hand."""
+    r, g, b = rgb
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    chroma = np.tile(np.array([u, v]), width // 2)  # U for even pixels, V for odd ones
+    pairs = np.stack([chroma, np.full(width, y)], axis=1) if order == "uyvy" else np.stack(
+        [np.full(width, y), chroma], axis=1)
+    return np.broadcast_to(np.round(pairs), (height, width, 2)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("encoding, order", [("yuv422", "uyvy"), ("uyvy", "uyvy"), ("yuv422_yuy2", "yuyv"),
+                                             ("yuyv", "yuyv")])
+@pytest.mark.parametrize("padding", [0, 3])
+def test_yuv422_is_converted_to_rgb(encoding, order, padding):
+    colour = (200, 80, 30)
+    msg = make_image(yuv422_wire(colour, H, 6, order), encoding, padding=padding)
+    array, got_encoding = image_to_array(msg, 100, 100)
+    assert got_encoding == encoding and array.shape == (H, 6, 3)
+    assert np.abs(array.astype(int) - colour).max() <= 2
+    assert output_encoding(encoding) == "rgb8"
+
+
+@pytest.mark.parametrize("encoding, first_rows", [("bayer_rggb8", ("RG", "GB")), ("bayer_bggr8", ("BG", "GR")),
+                                                  ("bayer_gbrg8", ("GB", "RG")), ("bayer_grbg8", ("GR", "BG"))])
+def test_bayer_mosaics_are_demosaiced_to_rgb(encoding, first_rows):
+    colour = {"R": 200, "G": 80, "B": 30}
+    mosaic = np.zeros((8, 10, 1), np.uint8)
+    for row in range(2):
+        for col in range(2):
+            mosaic[row::2, col::2] = colour[first_rows[row][col]]
+    array, _ = image_to_array(make_image(mosaic, encoding, padding=1), 100, 100)
+    np.testing.assert_array_equal(array[2:-2, 2:-2], np.broadcast_to((200, 80, 30), (4, 6, 3)))
+    assert output_encoding(encoding) == "rgb8"
+
+
+def test_yuv422_with_an_odd_width_and_a_bayer_mosaic_under_2x2_are_rejected():
+    odd = make_image(np.zeros((2, 5, 2), np.uint8), "yuv422")
+    with pytest.raises(ImageError, match="even width"):
+        image_to_array(odd, 100, 100)
+    with pytest.raises(ImageError, match="2x2"):
+        image_to_array(make_image(np.zeros((1, 6, 1), np.uint8), "bayer_rggb8"), 100, 100)
 
 
 def test_step_shorter_than_a_row_is_rejected():
@@ -132,7 +177,7 @@ def test_predictions_use_the_colour_family_of_the_input(given, expected):
 
 def test_output_encoding_of_an_unknown_input_is_an_image_error():
     with pytest.raises(ImageError):
-        output_encoding("yuv422")
+        output_encoding("16UC1")
 
 
 def test_grey_is_replicated_for_an_rgb_model_and_rgb_averaged_for_a_grey_model():

@@ -179,7 +179,7 @@ def test_best_effort_bgr8_camera_restarts_the_buffer_and_gets_bgr8_predictions(p
 
 def bad_messages() -> list:
     good = np.zeros((4, 6, 3), np.uint8)
-    unknown = image_msg(good, "yuv422", 3000 * SECOND, "camera_c")
+    unknown = image_msg(good, "16UC1", 3000 * SECOND, "camera_c")
     short_data = image_msg(good, "rgb8", 3000 * SECOND, "camera_c")
     short_data.data = bytes(10)
     oversized = image_msg(np.zeros((2, 641, 3), np.uint8), "rgb8", 3000 * SECOND, "camera_c")
@@ -253,6 +253,40 @@ def test_out_of_range_parameter_exits_with_code_2(tmp_path):
     assert "samples" in result.stderr and "Traceback" not in result.stderr
 
 
+class _TouchesAFileWhenUnpickled:
+    """A checkpoint payload that runs code if anyone unpickles it unsafely."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (type(self.marker).touch, (self.marker,))
+
+
+def test_a_truncated_model_file_stops_the_start_with_code_2_naming_the_file(tmp_path):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes((REPO / "video_predictor" / "pretrained" / "default.onnx").read_bytes()[:5000])
+    result = subprocess.run(node_command("-p", f"model:={truncated}"), env=ros_env(DOMAIN), capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert f"cannot start: {truncated}: onnxruntime cannot load it" in output and "Traceback" not in output, output
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_without_running_it(tmp_path):
+    import torch
+
+    from video_predictor.backends import ModelLoadError, create_predictor
+
+    marker, evil = tmp_path / "unpickled", tmp_path / "evil.pt"
+    torch.save({"format": "video_predictor.model/1", "payload": _TouchesAFileWhenUnpickled(marker)}, evil)
+    with pytest.raises(ModelLoadError, match="evil.pt: not a video_predictor model file"):
+        create_predictor(str(evil), backend="torch")
+    assert not marker.exists()
+    torch.load(evil, weights_only=False)  # the check above means something: an unsafe load runs it
+    assert marker.exists()
+
+
 # -- part 2: the node in-process with fake predictors ------------------------------------
 
 FAKE = ModelMetadata(family="fake", input_frames=2, horizon=3, height=8, width=8, channels=3, frame_period=0.1)
@@ -260,7 +294,7 @@ FAKE_PERIOD_NS = 100_000_000
 
 
 class FakePredictor(Predictor):
-    """Predicts the last frame K times with std 0.05; can output NaN, raise, or block."""
+    """Predicts the last frame K times with std 0.05; can output NaN or Inf, raise, or block."""
 
     backend_name = "fake"
 
@@ -283,6 +317,8 @@ class FakePredictor(Predictor):
         std = np.full(predicted.shape[:4], 0.05, np.float32)
         if self.mode == "nan":
             predicted[:] = np.nan
+        if self.mode == "inf":
+            std[:, -1] = np.inf
         return Prediction(predicted, std)
 
 
@@ -315,23 +351,29 @@ def send(probe, publisher, node, i: int, encoding: str = "rgb8", frame_id: str =
     assert probe.spin_until(lambda: counts(node)["received"] > received, 10)
 
 
-@pytest.mark.parametrize("mode, error", [("nan", "NaN"), ("raise", "backend crashed")])
-def test_failed_inference_publishes_nothing_reports_error_and_the_node_goes_on(fake_node, mode, error):
+@pytest.mark.parametrize("mode, error", [("nan", "NaN"), ("inf", "Inf"), ("raise", "backend crashed")])
+def test_failed_inference_publishes_nothing_reports_error_and_the_node_recovers(fake_node, mode, error):
     probe, node, fake, publisher = fake_node
     fake.mode = mode
     send(probe, publisher, node, 0)
-    send(probe, publisher, node, 1)
-    assert probe.spin_until(lambda: counts(node)["failed"] == 1, 10)
-    assert probe.spin_until(lambda: any(level == 2 for level, _, _ in probe.diagnostics), 5)
-    level, message, values = next(d for d in probe.diagnostics if d[0] == 2)  # ERROR
+    for i, failures in ((1, 1), (2, 2)):  # one at a time, so neither replaces the other
+        send(probe, publisher, node, i)
+        assert probe.spin_until(lambda: counts(node)["failed"] == failures, 10)
+    seen = len(probe.diagnostics)  # reports after the failures, with no new input: ERROR until a prediction works
+    assert probe.spin_until(lambda: len(probe.diagnostics) >= seen + 3, 5)
+    assert all(level == 2 for level, _, _ in probe.diagnostics[seen:])
+    level, message, values = probe.diagnostics[-1]
     assert error in values["last_error"] and error in message
-    probe.spin_for(0.2)
     assert probe.frames == [] and probe.uncertainty == []
+    assert publisher.get_subscription_count() == 1  # the subscription stays
 
     fake.mode = "copy"
-    send(probe, publisher, node, 2)
+    send(probe, publisher, node, 3)
     assert probe.spin_until(lambda: len(probe.frames) == 3 and len(probe.uncertainty) == 3, 10)
-    assert counts(node)["predicted"] == 1
+    c = counts(node)
+    assert (c["predicted"], c["failed"], c["in_flight"]) == (1, 2, 0)
+    assert c["received"] == c["rejected"] + c["skipped"] + c["dropped"] + c["predicted"] + c["failed"]
+    assert probe.spin_until(lambda: probe.diagnostics[-1][:2] == (0, "predicting"), 5)  # OK again
 
 
 def test_sequences_arriving_while_busy_replace_the_pending_one(fake_node):

@@ -43,8 +43,6 @@ class FrameBuffer:
             raise ValueError("period must be > 0")
         if not 0 <= tolerance < 1:
             raise ValueError("tolerance must be in [0, 1)")
-        if max_gap_periods <= 1 + tolerance:
-            raise ValueError("max_gap_periods must exceed 1 + tolerance")
         self.length = length
         self.period = period
         self.tolerance = tolerance
@@ -55,6 +53,17 @@ class FrameBuffer:
         self._next_due = 0.0
         self.restart_reason: str | None = None  # why the last RESTARTED happened
         self.restarts = 0
+
+    @property
+    def max_gap_periods(self) -> float:
+        """A gap between stamps longer than this many periods is a time jump (a restart)."""
+        return self._max_gap_periods
+
+    @max_gap_periods.setter
+    def max_gap_periods(self, value: float) -> None:
+        if value <= 1 + self.tolerance:
+            raise ValueError("max_gap_periods must exceed 1 + tolerance")
+        self._max_gap_periods = value
 
     def __len__(self) -> int:
         return len(self._frames)

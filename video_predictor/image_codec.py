@@ -1,7 +1,14 @@
 """sensor_msgs/Image <-> numpy arrays for the node.
 
 Input: rgb8, bgr8, rgba8, bgra8 and mono8 become RGB (H, W, 3) or grey (H, W, 1)
-uint8 arrays, as zero-copy views of ``msg.data`` where no conversion is needed.
+uint8 arrays, as zero-copy views of ``msg.data`` where no conversion is needed. The
+common 8-bit camera formats that are not RGB are converted to RGB with OpenCV, with the
+conversions cv_bridge uses: YUV 4:2:2 (``yuv422`` = UYVY, ``yuv422_yuy2`` = YUYV, and
+their newer names ``uyvy``/``yuyv``; BT.601 video range) and 8-bit Bayer mosaics
+(``bayer_rggb8``, ``bayer_bggr8``, ``bayer_gbrg8``, ``bayer_grbg8``; bilinear
+demosaicing). Everything else (16-bit and float images such as ``16UC1``, ``mono16``,
+``32FC1``, 16-bit Bayer) is rejected: those are depth or raw sensor data, not frames a
+model trained on 8-bit video can use without a scaling the node cannot guess.
 Header fields are checked before the pixel data is touched, so an oversized or
 malformed message costs nothing. Decoding is plain numpy, not cv_bridge: cv_bridge's
 Python decoder divides ``step`` by the pixel size (misreading rows padded by a part of
@@ -14,16 +21,33 @@ mono8) and uncertainty maps as little-endian 32FC1.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-#: encoding -> bytes per pixel (all 8-bit per channel)
-BYTES_PER_PIXEL = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+#: input encoding -> OpenCV conversion to RGB (the codes cv_bridge uses; OpenCV names a
+#: Bayer pattern by its second row's first two pixels, hence rggb -> BayerBG)
+CONVERTED_TO_RGB = {
+    "yuv422": cv2.COLOR_YUV2RGB_UYVY,
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUY2,
+    "yuyv": cv2.COLOR_YUV2RGB_YUY2,
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB,
+    "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+    "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+}
+_YUV422 = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
+
+#: encoding -> bytes per pixel on the wire (all 8-bit per channel)
+BYTES_PER_PIXEL = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1,
+                   **{e: 2 if e in _YUV422 else 1 for e in CONVERTED_TO_RGB}}
 SUPPORTED_ENCODINGS = tuple(BYTES_PER_PIXEL)
 
 #: input encoding -> encoding of the predicted frames published for it
-OUTPUT_ENCODING = {"rgb8": "rgb8", "rgba8": "rgb8", "bgr8": "bgr8", "bgra8": "bgr8", "mono8": "mono8"}
+OUTPUT_ENCODING = {"rgb8": "rgb8", "rgba8": "rgb8", "bgr8": "bgr8", "bgra8": "bgr8", "mono8": "mono8",
+                   **dict.fromkeys(CONVERTED_TO_RGB, "rgb8")}
 
 
 class ImageError(ValueError):
@@ -43,6 +67,10 @@ def check_image_header(msg: Image, max_width: int, max_height: int) -> int:
         raise ImageError(f"empty image: {width}x{height}")
     if width > max_width or height > max_height:
         raise ImageError(f"image {width}x{height} exceeds the largest accepted {max_width}x{max_height}")
+    if encoding in _YUV422 and width % 2:  # two pixels share one U and one V sample
+        raise ImageError(f"{encoding} needs an even width, got {width}")
+    if encoding.startswith("bayer_") and (width < 2 or height < 2):
+        raise ImageError(f"a {encoding} mosaic needs at least 2x2 pixels, got {width}x{height}")
     bpp = BYTES_PER_PIXEL[encoding]
     if step < width * bpp:
         raise ImageError(f"step {step} is shorter than a {encoding} row of width {width} ({width * bpp} bytes)")
@@ -55,7 +83,8 @@ def image_to_array(msg: Image, max_width: int, max_height: int) -> tuple[np.ndar
     """Decode an image message to RGB (H, W, 3) or, for mono8, grey (H, W, 1) uint8.
 
     Returns the array and the input encoding. For rgb8 and mono8 the array is a view of
-    ``msg.data`` (row padding skipped); the other encodings are converted into a copy.
+    ``msg.data`` (row padding skipped); the other encodings are converted into a copy
+    (YUV 4:2:2 and Bayer to RGB, see the module docstring).
     Raises ImageError for anything the node cannot use. ``is_bigendian`` does not
     matter for 8-bit channels and is ignored.
     """
@@ -66,6 +95,9 @@ def image_to_array(msg: Image, max_width: int, max_height: int) -> tuple[np.ndar
         return pixels, msg.encoding
     if msg.encoding == "rgba8":
         return np.ascontiguousarray(pixels[:, :, :3]), msg.encoding
+    if msg.encoding in CONVERTED_TO_RGB:
+        wire = np.ascontiguousarray(pixels if bpp > 1 else pixels[:, :, 0])
+        return cv2.cvtColor(wire, CONVERTED_TO_RGB[msg.encoding]), msg.encoding
     return np.ascontiguousarray(pixels[:, :, 2::-1]), msg.encoding  # bgr8 / bgra8: channels 2, 1, 0
 
 

@@ -5,10 +5,16 @@ frame period -> (when the buffer is full) hand the sequence to the inference wor
 The worker thread predicts the newest sequence only: one that arrives while it is busy
 replaces the pending one, so the subscription callback never waits on the model and
 DDS keeps draining.
+
+Nothing that arrives on the topic and nothing the model does takes the node down: a bad
+message is rejected, an inference failure is reported (ERROR on /diagnostics) and the
+next frame is tried again. Every input is counted in exactly one outcome
+(``node_diagnostics.OUTCOMES``).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -19,9 +25,12 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions, install_signal_handlers
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
@@ -37,7 +46,7 @@ from video_predictor.image_codec import (
     unit_to_uint8,
 )
 from video_predictor.node_diagnostics import NodeStats, StatsSnapshot, diagnostic_status
-from video_predictor.node_parameters import RELIABILITIES, ConfigError, declare_settings
+from video_predictor.node_parameters import RELIABILITIES, ConfigError, declare_settings, updated_settings
 from video_predictor.predictor import Prediction, PredictionError, Predictor
 from video_predictor.preprocess import fit_to_model
 
@@ -119,6 +128,9 @@ class PredictorNode(Node):
             threads=s.threads)
         self.predictor.warm_up()  # before subscribing: the first real frame pays no set-up cost
         md = self.predictor.metadata
+        # the predictor yields this many frames; a run-time horizon publishes the first ones
+        self.loaded_horizon = self.predictor.horizon
+        self.horizon = self.loaded_horizon
         self.buffer = FrameBuffer(md.input_frames, md.frame_period, max_gap_periods=s.max_gap_periods)
         self.stats = NodeStats()
         self._last_report: StatsSnapshot | None = None
@@ -127,7 +139,7 @@ class PredictorNode(Node):
             f"{self.predictor.horizon} out at {md.height}x{md.width}, period {md.frame_period:.4f} s; "
             f"backend {self.predictor.backend_name} ({self.backend_reason})")
 
-        output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(s.qos_depth, self.predictor.horizon),
+        output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(s.qos_depth, self.loaded_horizon),
                                 reliability=ReliabilityPolicy.RELIABLE)
         self.frames_pub = self.create_publisher(Image, FRAMES_TOPIC, output_qos)
         self.uncertainty_pub = self.create_publisher(Image, UNCERTAINTY_TOPIC, output_qos)
@@ -142,35 +154,53 @@ class PredictorNode(Node):
                                reliability=RELIABILITIES[s.qos_reliability])
         self.image_sub = self.create_subscription(Image, INPUT_TOPIC, self._on_image, input_qos)
 
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
     # -- subscription thread -------------------------------------------------------------
 
     def _on_image(self, msg: Image) -> None:
         received_at = time.monotonic()
-        self.stats.count("received")
-        s, md = self.settings, self.predictor.metadata
         try:
-            image, encoding = image_to_array(msg, s.max_image_width, s.max_image_height)
+            job = self._accept(msg, received_at)
         except ImageError as error:
-            self.stats.record_error("rejected", f"rejected input: {error}")
+            self.stats.add(error=f"rejected input: {error}", received=1, rejected=1)
             self.get_logger().warning(f"rejected input image: {error}", throttle_duration_sec=LOG_THROTTLE_S)
             return
-        frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
+        except Exception as error:  # noqa: BLE001 - a bug on one odd message must not take the node down
+            self.stats.add(error=f"rejected input (internal error): {error!r}", received=1, rejected=1)
+            self.get_logger().error(f"internal error on an input image, rejected: {error!r}",
+                                    throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        if job is None:
+            self.stats.add(received=1, skipped=1)
+            return
+        self.stats.add(received=1, in_flight=1)  # counted in flight before the worker can finish it
+        if self._jobs.put(job) is not None:
+            self.stats.add(dropped=1, in_flight=-1)
+
+    def _accept(self, msg: Image, received_at: float) -> InferenceJob | None:
+        """Decode and buffer ``msg``; the inference job once the buffer is full, None when
+        the frame is skipped. Raises ImageError for a message the node cannot use."""
+        s, md = self.settings, self.predictor.metadata
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        if stamp_ns == 0:  # as a stamp it would restart the buffer twice; it is a camera without a clock
+            raise ImageError("header.stamp is zero (does the camera stamp its images?)")
+        image, encoding = image_to_array(msg, s.max_image_width, s.max_image_height)
+        frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
         key = (msg.height, msg.width, encoding, msg.header.frame_id)
         result = self.buffer.push(stamp_ns / 1e9, frame, key)
         if result is PushResult.RESTARTED:
-            self.stats.count("buffer_restarts")
-            self.get_logger().info(f"frame buffer restarted: {self.buffer.restart_reason}")
-        elif result is PushResult.DUPLICATE:  # an unstamped camera would never get a prediction
-            self.get_logger().warning("input frame has the same stamp as the previous one; skipped "
-                                      "(does the camera stamp its images?)", throttle_duration_sec=LOG_THROTTLE_S)
+            self.stats.buffer_restarted(self.buffer.restart_reason)
+            self.get_logger().info(f"frame buffer restarted: {self.buffer.restart_reason}",
+                                   throttle_duration_sec=LOG_THROTTLE_S)
+        elif result is PushResult.DUPLICATE:
+            self.get_logger().warning("input frame has the same stamp as the previous one; skipped",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
         if result not in (PushResult.KEPT, PushResult.RESTARTED) or not self.buffer.ready:
-            self.stats.count("skipped")
-            return
-        job = InferenceJob(self.buffer.sequence().frames, stamp_ns, msg.header.frame_id,
-                           output_encoding(encoding), received_at)
-        if self._jobs.put(job) is not None:
-            self.stats.count("dropped")
+            return None
+        return InferenceJob(self.buffer.sequence().frames, stamp_ns, msg.header.frame_id,
+                            output_encoding(encoding), received_at)
 
     # -- inference thread ----------------------------------------------------------------
 
@@ -183,18 +213,24 @@ class PredictorNode(Node):
             prediction = self.predictor.predict(job.frames)
         except Exception as error:  # noqa: BLE001 - any model failure must leave the worker alive
             kind = "non-finite output" if isinstance(error, PredictionError) else type(error).__name__
-            self.stats.record_error("failed", f"inference failed ({kind}): {error}")
+            self.stats.prediction_failed(f"inference failed ({kind}): {error}")
             self.get_logger().error(f"inference failed, nothing published for this frame: {error}",
                                     throttle_duration_sec=LOG_THROTTLE_S)
             return
-        self._publish(job, prediction)
-        self.stats.count("predicted")
-        self.stats.record_latency(time.monotonic() - job.received_at)
+        try:
+            self._publish(job, prediction)
+        except Exception as error:  # noqa: BLE001 - e.g. the context shut down by a signal mid-publish
+            self.stats.prediction_failed(f"publishing failed: {error}")
+            if self.context.ok():
+                self.get_logger().error(f"publishing a prediction failed: {error}",
+                                        throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self.stats.prediction_done(time.monotonic() - job.received_at)
 
     def _publish(self, job: InferenceJob, prediction: Prediction) -> None:
         """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp."""
-        stamps = prediction_stamps_ns(job.newest_stamp_ns, self.predictor.metadata.frame_period,
-                                      self.predictor.horizon)
+        horizon = self.horizon  # once: a run-time change applies from the next input, never within one
+        stamps = prediction_stamps_ns(job.newest_stamp_ns, self.predictor.metadata.frame_period, horizon)
         for k, stamp_ns in enumerate(stamps):
             header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=job.frame_id)
             frame = unit_to_uint8(prediction.frames[0, k])
@@ -211,7 +247,7 @@ class PredictorNode(Node):
             "backend_reason": self.backend_reason,
             "model": self.settings.model or "(packaged default)",
             "input_frames": md.input_frames,
-            "horizon": self.predictor.horizon,
+            "horizon": self.horizon,
             "resolution": f"{md.height}x{md.width}",
             "frame_period": repr(md.frame_period),  # full precision: clients compute stamps from it
         }
@@ -221,6 +257,29 @@ class PredictorNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self.diagnostics_pub.publish(array)
 
+    # -- parameters changed at run time (executor thread) --------------------------------
+
+    def _check_parameters(self, changes: list[Parameter]) -> SetParametersResult:
+        try:
+            updated_settings(self.settings, changes, self.loaded_horizon)
+        except ConfigError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, changes: list[Parameter]) -> None:
+        old = self.settings
+        new = self.settings = updated_settings(old, changes, self.loaded_horizon)
+        self.horizon = new.horizon or self.loaded_horizon
+        self.buffer.max_gap_periods = new.max_gap_periods
+        if hasattr(self.predictor, "samples"):  # used by stochastic models only
+            self.predictor.samples = new.samples
+        if new.diagnostics_period != old.diagnostics_period:
+            self.destroy_timer(self.diagnostics_timer)
+            self.diagnostics_timer = self.create_timer(new.diagnostics_period, self._publish_diagnostics)
+        changed = ", ".join(f"{p.name} {getattr(old, p.name)} -> {getattr(new, p.name)}" for p in changes
+                            if hasattr(new, p.name))
+        self.get_logger().info(f"parameters changed: {changed}")
+
     def destroy_node(self) -> None:
         self._jobs.close()
         self._worker.join()
@@ -228,9 +287,18 @@ class PredictorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node until SIGINT/SIGTERM; exit code 0 then, 2 on a bad parameter or model."""
+    """Run the node until SIGINT/SIGTERM; exit code 0 then, 2 on a bad parameter or model.
+
+    A signal while the node starts (importing the backend, loading the model: seconds) is
+    remembered and acted on once start-up is done: a KeyboardInterrupt raised inside an
+    extension module's import or the model load would end in a traceback. From the spin
+    on, rclpy's own handlers wake the executor (and chain to the one remembering it).
+    """
+    stop_requested = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop_requested.set())
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except RuntimeError as error:  # rcl's RCLError: malformed --ros-args or unreadable params file
         print(f"{NODE_NAME}: cannot start: {error}", file=sys.stderr)
         return 2
@@ -238,7 +306,9 @@ def main(args: list[str] | None = None) -> int:
     node = None
     try:
         node = PredictorNode()
-        rclpy.spin(node)
+        install_signal_handlers(SignalHandlerOptions.ALL)
+        if not stop_requested.is_set():  # one that came before the line above was only remembered
+            rclpy.spin(node)
     except (ConfigError, ModelLoadError, PredictionError) as error:
         logger.fatal(f"cannot start: {error}")
         return 2

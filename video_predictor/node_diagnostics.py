@@ -17,9 +17,17 @@ from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 STATUS_NAME = "video_predictor: predictor_node"
 
-#: every input frame ends in exactly one of rejected, skipped or a job; every job in one
-#: of dropped, predicted or failed (or is still in flight)
-COUNTERS = ("received", "rejected", "skipped", "dropped", "predicted", "failed", "buffer_restarts")
+#: Where every input frame goes. Each one is counted in ``received`` in the same atomic
+#: update as its first outcome, and every later update moves it between outcomes, so any
+#: snapshot satisfies, exactly:
+#:     received = rejected + skipped + dropped + predicted + failed + in_flight
+#: rejected: bad message (layout, encoding, size, zero stamp); skipped: not kept by the
+#: buffer (faster than the model's period, duplicate stamp) or kept while the buffer
+#: fills; dropped: a full sequence superseded by a newer one before inference took it;
+#: failed: inference raised or gave NaN/Inf (or publishing failed); in_flight: waiting
+#: for or in inference.
+OUTCOMES = ("rejected", "skipped", "dropped", "predicted", "failed", "in_flight")
+COUNTERS = ("received", *OUTCOMES, "buffer_restarts")
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,8 @@ class StatsSnapshot:
     counts: Mapping[str, int]
     latencies_ms: tuple[float, ...]  # oldest first, the most recent window only
     last_error: str
+    failing: bool = False  # the most recent inference failed
+    last_restart: str = ""  # why the frame buffer last started over
 
     def latency_ms(self, percentile: float) -> float:
         """Latency percentile over the window; NaN before the first prediction."""
@@ -34,43 +44,69 @@ class StatsSnapshot:
             return math.nan
         return float(np.percentile(self.latencies_ms, percentile))
 
+    def unaccounted(self) -> int:
+        """received minus every outcome: 0 unless the counting is wrong."""
+        return self.counts["received"] - sum(self.counts[o] for o in OUTCOMES)
+
 
 class NodeStats:
-    """Thread-safe counters, recent latencies and the last error message."""
+    """Thread-safe counters, recent latencies, the last error and the inference state."""
 
     def __init__(self, latency_window: int = 300) -> None:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._latencies_ms: deque[float] = deque(maxlen=latency_window)
         self._last_error = ""
+        self._failing = False
+        self._last_restart = ""
 
-    def count(self, counter: str, n: int = 1) -> None:
+    def add(self, error: str | None = None, **deltas: int) -> None:
+        """Apply counter ``deltas`` in one step (an input moves from one outcome to the
+        next without a snapshot seeing it in both or neither); ``error`` becomes the last error."""
         with self._lock:
-            self._counts[counter] += n
+            for counter, n in deltas.items():
+                self._counts[counter] += n
+            if error is not None:
+                self._last_error = error
 
-    def record_latency(self, seconds: float) -> None:
+    def prediction_done(self, seconds: float) -> None:
+        """An in-flight input was predicted and published, ``seconds`` after it arrived."""
         with self._lock:
+            self._counts["in_flight"] -= 1
+            self._counts["predicted"] += 1
             self._latencies_ms.append(seconds * 1000.0)
+            self._failing = False
 
-    def record_error(self, counter: str, message: str) -> None:
-        """Count a failure and keep its message as the last error."""
+    def prediction_failed(self, message: str) -> None:
+        """An in-flight input's inference raised or gave unusable output, or publishing failed."""
         with self._lock:
-            self._counts[counter] += 1
+            self._counts["in_flight"] -= 1
+            self._counts["failed"] += 1
             self._last_error = message
+            self._failing = True
+
+    def buffer_restarted(self, reason: str) -> None:
+        with self._lock:
+            self._counts["buffer_restarts"] += 1
+            self._last_restart = reason
 
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
-            return StatsSnapshot(dict(self._counts), tuple(self._latencies_ms), self._last_error)
+            return StatsSnapshot(dict(self._counts), tuple(self._latencies_ms), self._last_error, self._failing,
+                                 self._last_restart)
 
 
 def health(now: StatsSnapshot, before: StatsSnapshot | None) -> tuple[bytes, str]:
-    """Level and message: ERROR on inference failures since ``before``, WARN before the
-    first frame or on rejected input since ``before``, else OK."""
+    """Level and message: ERROR while inference is failing (the last attempt failed) or
+    after failures since ``before``; WARN before the first frame or on rejected input
+    since ``before``; else OK. A working inference after failures is OK again."""
     def new(counter: str) -> int:
         return now.counts[counter] - (before.counts[counter] if before else 0)
 
     if new("failed"):
         return DiagnosticStatus.ERROR, f"{new('failed')} inference failure(s) since the last report: {now.last_error}"
+    if now.failing:  # no new input since the failure: still broken as far as anyone knows
+        return DiagnosticStatus.ERROR, f"inference failing, nothing predicted since: {now.last_error}"
     if now.counts["received"] == 0:
         return DiagnosticStatus.WARN, "no frames received yet"
     if new("rejected"):
@@ -91,6 +127,7 @@ def diagnostic_status(now: StatsSnapshot, before: StatsSnapshot | None, info: Ma
         key = counter if counter == "buffer_restarts" else f"frames_{counter}"
         values[key] = str(now.counts[counter])
     values["last_error"] = now.last_error
+    values["last_buffer_restart"] = now.last_restart
     return DiagnosticStatus(
         level=level,
         name=STATUS_NAME,

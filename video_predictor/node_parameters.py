@@ -1,16 +1,20 @@
 """predictor_node's parameters: declared with descriptions and ranges, validated at start.
 
-The defaults here and config/predictor.yaml agree (a test checks it). Every parameter is
-read-only: the model, QoS and buffer are set up once at start.
+The defaults here and config/predictor.yaml agree (a test checks it). The parameters in
+RUNTIME_PARAMETERS can be changed while the node runs (``ros2 param set``); the others
+choose the model, the backend and the subscription, which are set up once, so they are
+declared read-only and the parameter service refuses to change them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Iterable
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
 
 from video_predictor.backends import BACKENDS
@@ -62,42 +66,54 @@ def _float_range(low: float, high: float) -> list[FloatingPointRange]:
     return [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
 
 
+#: parameters that take effect while the node runs; the rest are read at start-up only
+RUNTIME_PARAMETERS = ("horizon", "samples", "max_image_width", "max_image_height", "max_gap_periods",
+                      "diagnostics_period")
+_AT_START_UP = " Read at start-up only: restart the node to change it."
+_AT_RUN_TIME = " Can be changed while the node runs."
+
+
+def _descriptor(name: str, description: str, **fields) -> ParameterDescriptor:
+    runtime = name in RUNTIME_PARAMETERS
+    return ParameterDescriptor(description=description + (_AT_RUN_TIME if runtime else _AT_START_UP),
+                               read_only=not runtime, **fields)
+
+
 # name -> (default, descriptor)
 PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
-    "model": ("", ParameterDescriptor(
-        description="Model file (.pt or .onnx) carrying its own metadata; empty: the packaged default model.",
-        read_only=True)),
-    "backend": ("auto", ParameterDescriptor(
-        description="Inference backend; auto picks the fastest one available for the model file and device.",
-        additional_constraints="one of: " + ", ".join(BACKENDS), read_only=True)),
-    "device": ("cpu", ParameterDescriptor(
-        description="Where inference runs.", additional_constraints="cpu, cuda or cuda:N", read_only=True)),
-    "horizon": (0, ParameterDescriptor(
-        description="Frames K predicted per input; 0: the model's own horizon.",
-        integer_range=_int_range(0, 100), read_only=True)),
-    "samples": (1, ParameterDescriptor(
-        description="Samples drawn per prediction to estimate uncertainty (stochastic models); deterministic models use 1.",
-        integer_range=_int_range(1, 64), read_only=True)),
-    "threads": (0, ParameterDescriptor(
-        description="CPU threads the backend may use for inference; 0: the backend's default.",
-        integer_range=_int_range(0, 256), read_only=True)),
-    "qos_depth": (5, ParameterDescriptor(
-        description="Keep-last depth of the input subscription.", integer_range=_int_range(1, 1000), read_only=True)),
-    "qos_reliability": ("best_effort", ParameterDescriptor(
-        description="Input subscription reliability; best_effort (sensor-data QoS) matches reliable and best-effort cameras.",
-        additional_constraints="one of: " + ", ".join(RELIABILITIES), read_only=True)),
-    "max_image_width": (4096, ParameterDescriptor(
-        description="Widest input image accepted, in pixels; wider ones are rejected unread.",
-        integer_range=_int_range(1, 65535), read_only=True)),
-    "max_image_height": (4096, ParameterDescriptor(
-        description="Tallest input image accepted, in pixels; taller ones are rejected unread.",
-        integer_range=_int_range(1, 65535), read_only=True)),
-    "max_gap_periods": (1.5, ParameterDescriptor(
-        description="A gap between frames longer than this many model frame periods restarts the buffer (time jump).",
-        additional_constraints="> 1.25", read_only=True)),
-    "diagnostics_period": (1.0, ParameterDescriptor(
-        description="Seconds between /diagnostics messages.", floating_point_range=_float_range(0.05, 3600.0),
-        read_only=True)),
+    "model": ("", _descriptor(
+        "model", "Model file (.pt or .onnx) carrying its own metadata; empty: the packaged default model.")),
+    "backend": ("auto", _descriptor(
+        "backend", "Inference backend; auto picks the fastest one available for the model file and device.",
+        additional_constraints="one of: " + ", ".join(BACKENDS))),
+    "device": ("cpu", _descriptor(
+        "device", "Where inference runs.", additional_constraints="cpu, cuda or cuda:N")),
+    "horizon": (0, _descriptor(
+        "horizon", "Frames K predicted per input; 0: the model's own horizon. At run time: 1 up to the horizon "
+        "the node started with (0 again: that one).", integer_range=_int_range(0, 100))),
+    "samples": (1, _descriptor(
+        "samples", "Samples drawn per prediction to estimate uncertainty (stochastic models); deterministic models "
+        "use 1.", integer_range=_int_range(1, 64))),
+    "threads": (0, _descriptor(
+        "threads", "CPU threads the backend may use for inference; 0: the backend's default.",
+        integer_range=_int_range(0, 256))),
+    "qos_depth": (5, _descriptor(
+        "qos_depth", "Keep-last depth of the input subscription.", integer_range=_int_range(1, 1000))),
+    "qos_reliability": ("best_effort", _descriptor(
+        "qos_reliability", "Input subscription reliability; best_effort (sensor-data QoS) matches reliable and "
+        "best-effort cameras.", additional_constraints="one of: " + ", ".join(RELIABILITIES))),
+    "max_image_width": (4096, _descriptor(
+        "max_image_width", "Widest input image accepted, in pixels; wider ones are rejected unread.",
+        integer_range=_int_range(1, 65535))),
+    "max_image_height": (4096, _descriptor(
+        "max_image_height", "Tallest input image accepted, in pixels; taller ones are rejected unread.",
+        integer_range=_int_range(1, 65535))),
+    "max_gap_periods": (1.5, _descriptor(
+        "max_gap_periods", "A gap between frames longer than this many model frame periods restarts the buffer "
+        "(time jump).", additional_constraints="> 1.25")),
+    "diagnostics_period": (1.0, _descriptor(
+        "diagnostics_period", "Seconds between /diagnostics messages.",
+        floating_point_range=_float_range(0.05, 3600.0))),
 }
 
 
@@ -110,3 +126,22 @@ def declare_settings(node: Node) -> NodeSettings:
         except ParameterException as error:  # wrong type or out of range in the params file
             raise ConfigError(f"invalid parameter {name}: {error}") from None
     return NodeSettings(**values)
+
+
+def updated_settings(settings: NodeSettings, changes: Iterable[Parameter], loaded_horizon: int) -> NodeSettings:
+    """``settings`` with ``changes`` applied, for a node whose predictor was loaded with
+    ``loaded_horizon`` frames; ConfigError, whose message is the reason, if the running
+    node cannot take them. (Types, ranges and read-only flags are checked by rclpy first.)"""
+    values = {}
+    for parameter in changes:
+        if parameter.name not in PARAMETERS:
+            continue  # not ours: leave it to whoever declared it
+        if parameter.name not in RUNTIME_PARAMETERS:
+            raise ConfigError(f"{parameter.name} is read at start-up only; restart the node to change it")
+        values[parameter.name] = parameter.value
+    updated = replace(settings, **values)  # NodeSettings validates itself
+    if updated.horizon > loaded_horizon:
+        raise ConfigError(
+            f"horizon {updated.horizon}: the predictor was loaded for {loaded_horizon} frames at start-up; "
+            f"restart the node with horizon:={updated.horizon} (where the model file allows it) to predict further")
+    return updated
