@@ -113,33 +113,65 @@ def test_horizon_means_ignore_undefined_values():
 # -- a whole evaluation ----------------------------------------------------------------------
 
 
+CONTRACT_KEYS = {"horizon", "frames", "resolution", "model", "copy_last", "flow", "uncertainty", "latency_ms"}
+EXTRA_KEYS = {"sharpness_diff", "moving", "frame_period", "input_frames", "failed_predictions", "stream",
+              "flow_method", "notes", "mode", "latency_measured"}
+
+
+def check_metrics_schema(written: dict, k: int) -> None:
+    """The contract's schema field by field, plus the extras every mode writes."""
+    assert CONTRACT_KEYS | EXTRA_KEYS <= set(written)
+    assert written["horizon"] == list(range(1, k + 1))
+    assert isinstance(written["frames"], int) and written["frames"] > 0
+    for method in METHOD_KEYS:
+        assert set(written[method]) == {"psnr", "ssim"}
+        assert len(written[method]["psnr"]) == len(written[method]["ssim"]) == k
+        assert all(10 < v <= PSNR_CAP_DB for v in written[method]["psnr"])
+        assert all(0 < v <= 1 for v in written[method]["ssim"])
+    assert set(written["uncertainty"]) == {"coverage_2sigma", "spearman"}
+    assert all(len(v) == k for v in written["uncertainty"].values())
+    assert all(0 <= v <= 1 for v in written["uncertainty"]["coverage_2sigma"])
+    assert set(written["latency_ms"]) == {"p50", "p99"}
+    assert 0 < written["latency_ms"]["p50"] <= written["latency_ms"]["p99"]
+    assert set(written["sharpness_diff"]) == set(METHOD_KEYS)
+    moving = written["moving"]
+    assert set(moving) == {"threshold_px", "min_fraction", "mask", "pixel_fraction", "frames", *METHOD_KEYS}
+    assert moving["threshold_px"] == 0.5 and moving["min_fraction"] == 0.01 and "Farneback" in moving["mask"]
+    assert len(moving["pixel_fraction"]) == len(moving["frames"]) == k
+    assert all(0 <= n <= written["frames"] for n in moving["frames"])
+    for method in METHOD_KEYS:
+        assert set(moving[method]) == {"psnr", "ssim", "sharpness_diff"}
+        assert all(len(v) == k for v in moving[method].values())
+    assert set(written["stream"]) == {"read", "rejected", "kept", "skipped", "restarts"}
+
+
 def test_metrics_json_follows_the_contract_schema(tmp_path):
     frames = scene(20)
     write_bag(tmp_path / "bag", frames, [100 + i / 30 for i in range(20)])
     counts = evaluate.StreamCounts()
     result = run(evaluate.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts, batch_size=4)
-    evaluate.write_outputs(result, tmp_path / "out")
+    evaluate.write_outputs(result, tmp_path / "out", figures=False)
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
 
-    for key in ("horizon", "frames", "resolution", *METHOD_KEYS, "uncertainty", "latency_ms"):
-        assert key in written
-    assert written["horizon"] == [1, 2, 3, 4]
+    check_metrics_schema(written, K)
     assert written["frames"] == 20 - N - K + 1  # every sequence with all K futures, no more
     assert written["resolution"] == [SIZE, SIZE]
-    for method in METHOD_KEYS:
-        assert set(written[method]) == {"psnr", "ssim"}
-        assert len(written[method]["psnr"]) == len(written[method]["ssim"]) == K
-        assert all(10 < v <= PSNR_CAP_DB for v in written[method]["psnr"])
-        assert all(0 < v <= 1 for v in written[method]["ssim"])
     assert written["model"] == written["copy_last"]  # the fake model copies: same frames, same targets
+    assert written["moving"]["model"] == written["moving"]["copy_last"]
     assert written["copy_last"]["psnr"] == sorted(written["copy_last"]["psnr"], reverse=True)  # moving scene
-    assert set(written["uncertainty"]) == {"coverage_2sigma", "spearman"}
-    assert all(0 <= v <= 1 for v in written["uncertainty"]["coverage_2sigma"])
     assert written["uncertainty"]["spearman"] == [None] * K  # a constant std ranks nothing
-    assert 0 < written["latency_ms"]["p50"] <= written["latency_ms"]["p99"]
     assert written["stream"] == {"read": 20, "rejected": 0, "kept": 20, "skipped": 0, "restarts": 0}
+    assert (written["mode"], written["failed_predictions"], written["frame_period"], written["input_frames"]) == (
+        "offline", 0, 1 / 30, N)
+    # the square moves 4/3 px a frame at 32x32: the mask finds it, on a small part of each frame
+    assert all(0.01 < f < 0.5 for f in written["moving"]["pixel_fraction"])
+    assert written["moving"]["frames"] == [written["frames"]] * K
+    # copying the last frame is worse where things move than over the mostly still frame
+    assert all(m < w for m, w in zip(written["moving"]["copy_last"]["psnr"], written["copy_last"]["psnr"]))
     report = (tmp_path / "out" / "report.md").read_text()
-    assert report.count("\n| ") == 1 + K and "copy-last PSNR" in report
+    for heading in ("## Whole frames", "## Moving areas", "## Sharpness difference"):
+        assert heading in report
+    assert "copy-last PSNR" in report and ".png" not in report  # no figures asked for
 
 
 def test_static_scene_scores_copy_last_as_perfect(tmp_path):
@@ -149,7 +181,34 @@ def test_static_scene_scores_copy_last_as_perfect(tmp_path):
     result = run(source, CopyLastPredictor(), counts)
     assert result["copy_last"]["psnr"] == [PSNR_CAP_DB] * K
     assert result["copy_last"]["ssim"] == [1.0] * K
+    assert result["sharpness_diff"]["copy_last"] == [PSNR_CAP_DB] * K
     assert result["uncertainty"]["coverage_2sigma"] == [1.0] * K  # zero error is within any 2 sigma
+    # nothing moves: no moving area, so no moving-area score
+    assert result["moving"]["pixel_fraction"] == [0.0] * K and result["moving"]["frames"] == [0] * K
+    assert result["moving"]["copy_last"]["psnr"] == [None] * K
+
+
+def translating_scene(count: int, step: int = 1, size: int = 32) -> list[np.ndarray]:
+    """A smooth texture sliding right by ``step`` px a frame, already at the model's size."""
+    rng = np.random.default_rng(5)
+    noise = cv2.GaussianBlur(rng.random((size, size + step * count + 8)).astype(np.float32), (0, 0), 2.0)
+    grey = ((noise - noise.min()) / (noise.max() - noise.min()) * 200 + 25).astype(np.uint8)
+    texture = np.stack([grey, 255 - grey, grey // 2 + 60], axis=-1)
+    start = step * count
+    return [np.ascontiguousarray(texture[:, start - step * i : start - step * i + size]) for i in range(count)]
+
+
+def test_flow_extrapolation_beats_copy_last_on_a_pure_translation():
+    counts = evaluate.StreamCounts()
+    frames = translating_scene(14)
+    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "pan")
+    result = run(source, CopyLastPredictor(), counts, latency_runs=1)
+    assert result["frames"] == 14 - N - K + 1
+    for whole_or_moving in (result, result["moving"]):
+        flow, copy = whole_or_moving["flow"], whole_or_moving["copy_last"]
+        assert all(f > c + 3 for f, c in zip(flow["psnr"], copy["psnr"])), (flow, copy)
+        assert all(f > c for f, c in zip(flow["ssim"], copy["ssim"]))
+    assert all(f > 0.6 for f in result["moving"]["pixel_fraction"])  # the whole view moves, borders aside
 
 
 def test_failed_predictions_are_skipped_and_counted():
@@ -202,6 +261,12 @@ def test_cli_evaluates_a_bag_with_the_packaged_default_model(tmp_path):
         assert all(math.isfinite(v) and v > 10 for v in written[method]["psnr"])
     assert all(0 <= v <= 1 for v in written["uncertainty"]["coverage_2sigma"])
     assert written["backend"] == predictor.backend_name and written["model_file"] == str(default_model_path())
+    check_metrics_schema(written, predictor.horizon)
+    report = (out / "report.md").read_text()
+    for name in ("psnr_per_horizon.png", "ssim_per_horizon.png", "strip_best.png", "strip_median.png",
+                 "strip_worst.png"):
+        assert f"]({name})" in report, name  # linked from the report ...
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name  # ... and written as a PNG
 
 
 # -- command line errors ---------------------------------------------------------------------

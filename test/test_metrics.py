@@ -127,6 +127,124 @@ def test_sharpness_difference_is_capped_for_identical_images_and_lower_for_blur(
     assert metrics.sharpness_difference(blurred, image) < metrics.sharpness_difference(image, image) - 30
 
 
+def test_ssim_of_two_constant_images_has_its_closed_form():
+    # constant images have no variance or covariance: SSIM = (2ab + C1) / (a^2 + b^2 + C1)
+    a, b = 100.0, 140.0
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * a * b + c1) / (a * a + b * b + c1)
+    pred, target = np.full((16, 16, 3), a, np.uint8), np.full((16, 16, 3), b, np.uint8)
+    assert metrics.ssim(pred, target) == pytest.approx(expected, abs=1e-12)
+    half = np.zeros((16, 16), bool)
+    half[:, :8] = True
+    assert metrics.masked_ssim(pred, target, half) == pytest.approx(expected, abs=1e-12)
+
+
+# -- moving areas --------------------------------------------------------------------------
+
+
+def half_mask(shape=(24, 20)) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[:, : shape[1] // 2] = True
+    return mask
+
+
+@pytest.mark.parametrize("offset", [1, 5, 20])
+def test_masked_psnr_of_a_constant_shift_inside_the_mask_ignores_the_outside(offset):
+    target = random_image(low=0, high=200)
+    mask = half_mask()
+    pred = np.where(mask[..., None], target + np.uint8(offset), random_image())  # garbage outside the mask
+    assert metrics.masked_psnr(pred, target, mask) == pytest.approx(20 * math.log10(255 / offset), abs=1e-9)
+    assert metrics.psnr(pred, target) < 20 * math.log10(255 / offset) - 3  # the whole frame is worse
+
+
+def test_masked_scores_over_a_full_mask_equal_the_whole_frame_scores():
+    target, pred = smooth_image((20, 24, 3)), add_noise(smooth_image((20, 24, 3)), 10)
+    full = np.ones((20, 24), bool)
+    assert metrics.masked_psnr(pred, target, full) == pytest.approx(metrics.psnr(pred, target), abs=1e-12)
+    assert metrics.masked_ssim(pred, target, full) == pytest.approx(metrics.ssim(pred, target), abs=1e-12)
+    assert metrics.masked_sharpness_difference(pred, target, full) == pytest.approx(
+        metrics.sharpness_difference(pred, target), abs=1e-12)
+
+
+def test_masked_scores_of_an_empty_mask_are_nan_per_image():
+    target = random_image((2, 16, 16, 3))
+    mask = np.zeros((2, 16, 16), bool)
+    mask[1, 4:8, 4:8] = True
+    values = metrics.masked_psnr(target, target, mask)
+    assert math.isnan(values[0]) and values[1] == metrics.PSNR_CAP_DB
+    assert math.isnan(metrics.masked_ssim(target, target, mask)[0])
+    assert math.isnan(metrics.masked_sharpness_difference(target, target, mask)[0])
+
+
+def test_masked_ssim_averages_the_ssim_map_over_the_mask():
+    target = smooth_image((24, 24, 3))
+    pred = target.copy()
+    pred[:, 12:] = add_noise(target[:, 12:], 40)  # only the right half is damaged
+    left, right = np.zeros((24, 24), bool), np.zeros((24, 24), bool)
+    left[:, :12], right[:, 12:] = True, True
+    ssim_map = metrics.ssim_map(pred, target)
+    assert metrics.masked_ssim(pred, target, right) == pytest.approx(ssim_map[:, 12:].mean(), abs=1e-12)
+    assert metrics.masked_ssim(pred, target, right) < metrics.ssim(pred, target) < metrics.masked_ssim(pred, target, left)
+
+
+def test_masked_sharpness_is_capped_where_gradients_match_inside_the_mask():
+    target = random_image((16, 16, 3))
+    pred = target.copy()
+    pred[:, 10:] = cv2.GaussianBlur(target, (5, 5), 2.0)[:, 10:]
+    mask = np.zeros((16, 16), bool)
+    mask[:, :8] = True  # gradients there reach column 8 at most: all untouched
+    assert metrics.masked_sharpness_difference(pred, target, mask) == metrics.PSNR_CAP_DB
+    assert metrics.sharpness_difference(pred, target) < 40
+
+
+def test_masked_metrics_reject_a_mask_of_the_wrong_shape_or_type():
+    image = random_image((8, 8, 3))
+    with pytest.raises(ValueError, match="mask shape"):
+        metrics.masked_psnr(image, image, np.ones((8, 7), bool))
+    with pytest.raises(ValueError, match="boolean"):
+        metrics.masked_psnr(image, image, np.ones((8, 8), np.uint8))
+
+
+def textured(height: int, width: int) -> np.ndarray:
+    """A smooth random texture that optical flow can follow."""
+    noise = np.random.default_rng(3).random((height, width)).astype(np.float32)
+    grey = cv2.GaussianBlur(noise, (0, 0), 2.0)
+    grey = (grey - grey.min()) / (grey.max() - grey.min()) * 200 + 20
+    return np.stack([grey, grey * 0.8, 255 - grey], axis=-1).astype(np.uint8)
+
+
+def test_motion_mask_marks_the_moving_object_and_not_the_still_background():
+    background, patch = textured(64, 64), textured(80, 80)[:16, :16]
+    first, second = background.copy(), background.copy()
+    first[24:40, 20:36] = patch
+    second[24:40, 23:39] = patch  # moved 3 px right
+    mask = metrics.motion_mask(first, second, threshold_px=1.0)
+    assert mask[28:36, 26:34].all()  # the object's interior
+    assert not mask[:12].any() and not mask[52:].any()  # far from it, nothing moves
+    assert not metrics.motion_mask(first, first, threshold_px=0.25).any()  # (Farneback leaves < 0.2 px at borders)
+
+
+def test_flow_magnitude_of_a_pure_translation_is_its_length_in_pixels():
+    scene = textured(48, 80)
+    first, second = scene[:, 10:58], scene[:, 8:56]  # content moves 2 px right
+    magnitude = metrics.flow_magnitude(first, second)
+    assert magnitude.shape == (48, 48)
+    assert np.median(magnitude[8:-8, 8:-8]) == pytest.approx(2.0, abs=0.15)
+    assert metrics.motion_mask(first, second, 1.5)[8:-8, 8:-8].mean() > 0.95
+    assert not metrics.motion_mask(first, second, 3.0)[8:-8, 8:-8].any()
+
+
+def test_motion_mask_does_not_depend_on_channel_order_and_works_on_batches():
+    scene = textured(32, 48)
+    pairs = np.stack([scene[:, 4:36], scene[:, 2:34]])  # (2, H, W, 3): a 2 px shift
+    batch = metrics.motion_mask(pairs[None, :1].repeat(3, axis=0), pairs[None, 1:].repeat(3, axis=0))
+    assert batch.shape == (3, 1, 32, 32)
+    bgr = metrics.motion_mask(pairs[0, ..., ::-1], pairs[1, ..., ::-1])
+    assert np.array_equal(bgr, batch[0, 0])
+    with pytest.raises(ValueError, match="threshold"):
+        metrics.motion_mask(pairs[0], pairs[1], threshold_px=-1)
+
+
 # -- uncertainty ---------------------------------------------------------------------------
 
 

@@ -21,35 +21,37 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
 from video_predictor import bag_io, metrics, video_io
 from video_predictor.image_codec import image_to_array, match_channels
-from video_predictor.node_diagnostics import STATUS_NAME
+# The ROS-side pieces shared with the live evaluator (python -m video_predictor.evaluate --live).
+from video_predictor.live_eval import (  # noqa: F401 - re-exported: demo.Received etc. are the demo's API too
+    CAMERA_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    FRAMES_TOPIC,
+    NO_SIZE_LIMIT,
+    STAMP_TOLERANCE_NS,
+    UNCERTAINTY_TOPIC,
+    Collector,
+    Matched,
+    Received,
+    assign_horizons,
+    end_to_end_latency_ms,
+    nearest_stamp,
+    stamp_ns,
+)
 from video_predictor.preprocess import fit_to_model
-from video_predictor.replay import ImageReplayer, Published
+from video_predictor.replay import Published
 
-CAMERA_TOPIC = "/camera/image_raw"
-FRAMES_TOPIC = "/predicted_frames"
-UNCERTAINTY_TOPIC = "/predicted_uncertainty"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-NO_SIZE_LIMIT = 1 << 30
 NODE_COUNTERS = ("frames_received", "frames_predicted", "frames_dropped", "frames_rejected", "buffer_restarts")
-STAMP_TOLERANCE_NS = 500_000  # diagnostics give the frame period to 1 us; k*period stays well within this
 
 
 def write_clip_bag(clip: Path, bag: Path, start_stamp: float) -> int:
@@ -100,125 +102,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> int:
     return process.returncode
 
 
-# -- collecting what the node publishes ------------------------------------------------------
-
-
-class Received(NamedTuple):
-    stamp_ns: int
-    arrived: float  # time.monotonic()
-    msg: Image
-
-
-def stamp_ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-
-class Collector:
-    """A node in its own context that publishes camera images and records the node's output;
-    its executor spins in a background thread while the caller replays."""
-
-    def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = Node("video_predictor_demo", context=self.context)
-        self.frames: list[Received] = []
-        self.uncertainty: list[Received] = []
-        self.diagnostics: dict[str, str] | None = None
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(Image, FRAMES_TOPIC, self._recorder(self.frames), reliable)
-        self.node.create_subscription(Image, UNCERTAINTY_TOPIC, self._recorder(self.uncertainty), reliable)
-        self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
-        self.replayer = ImageReplayer(self.node, CAMERA_TOPIC)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._spinner = threading.Thread(target=self._spin, name="demo-executor", daemon=True)
-        self._spinner.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - the context shutting down ends the spin
-            pass
-
-    @staticmethod
-    def _recorder(into: list[Received]) -> Callable[[Image], None]:
-        return lambda msg: into.append(Received(stamp_ns(msg), time.monotonic(), msg))
-
-    def _on_diagnostics(self, array: DiagnosticArray) -> None:
-        for status in array.status:
-            if status.name == STATUS_NAME:
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-
-    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
-
-    def wait_until_quiet(self, quiet: float, timeout: float) -> None:
-        """Until no prediction has arrived for ``quiet`` seconds (or ``timeout`` passes)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            last = max((r.arrived for r in self.frames[-1:] + self.uncertainty[-1:]), default=0.0)
-            if time.monotonic() - last > quiet:
-                return
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._spinner.join(timeout=5)
-
-
-# -- matching predictions to what happened ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Matched:
-    input_stamp_ns: int
-    k: int
-    received: Received
-
-
-def assign_horizons(received: Iterable[Received], input_stamps_ns: Iterable[int], period_s: float,
-                    horizon: int) -> tuple[list[Matched], int]:
-    """Which input and horizon k each prediction belongs to; returns (matched, unmatched count).
-
-    The node publishes k = 1..K in order for one input, stamped newest + k*period, so a
-    message continues the previous one's set when its stamp is one period further; else
-    it opens a set (k = 1) for the input stamped one period before it. Arrival order
-    decides: stamps alone are ambiguous when camera and model rates nearly agree.
-    """
-    inputs = np.array(sorted(input_stamps_ns), dtype=np.int64)
-    period_ns = period_s * 1e9
-    matched, unmatched, previous = [], 0, None
-    for r in received:
-        if previous is not None and previous.k < horizon:
-            expected = previous.input_stamp_ns + (previous.k + 1) * period_ns
-            if abs(r.stamp_ns - expected) <= STAMP_TOLERANCE_NS:
-                previous = Matched(previous.input_stamp_ns, previous.k + 1, r)
-                matched.append(previous)
-                continue
-        source = _nearest(inputs, r.stamp_ns - period_ns)
-        if source is None:
-            unmatched += 1
-            previous = None
-            continue
-        previous = Matched(source, 1, r)
-        matched.append(previous)
-    return matched, unmatched
-
-
-def _nearest(sorted_stamps: np.ndarray, stamp: float) -> int | None:
-    if len(sorted_stamps) == 0:
-        return None
-    i = int(np.searchsorted(sorted_stamps, stamp))
-    candidates = sorted_stamps[max(0, i - 1) : i + 1]
-    best = candidates[np.argmin(np.abs(candidates - stamp))]
-    return int(best) if abs(best - stamp) <= STAMP_TOLERANCE_NS else None
+# -- scoring the demo's predictions ----------------------------------------------------------
 
 
 def _per_horizon_mean(values: dict[int, list[float]], horizon: int) -> list[float | None]:
@@ -233,12 +117,8 @@ def score_predictions(matched: list[Matched], frames_by_stamp: dict[int, np.ndar
     scores = {name: {} for name in ("model.psnr", "model.ssim", "copy_last.psnr", "copy_last.ssim")}
     scored = 0
     for m in matched:
-        i = int(np.searchsorted(truth_stamps, m.received.stamp_ns))
-        near = truth_stamps[max(0, i - 1) : i + 1]
-        if len(near) == 0 or m.input_stamp_ns not in frames_by_stamp:
-            continue
-        truth_stamp = int(near[np.argmin(np.abs(near - m.received.stamp_ns))])
-        if abs(truth_stamp - m.received.stamp_ns) > camera_period_ns / 2:
+        truth_stamp = nearest_stamp(truth_stamps, m.received.stamp_ns, camera_period_ns / 2)
+        if truth_stamp is None or m.input_stamp_ns not in frames_by_stamp:
             continue  # predicts past the end of the recording
         predicted, _ = image_to_array(m.received.msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
         h, w, c = predicted.shape
@@ -252,17 +132,6 @@ def score_predictions(matched: list[Matched], frames_by_stamp: dict[int, np.ndar
     for method in ("model", "copy_last"):
         result[method] = {metric: _per_horizon_mean(scores[f"{method}.{metric}"], horizon) for metric in ("psnr", "ssim")}
     return result
-
-
-def end_to_end_latency_ms(matched: list[Matched], sent: list[Published], horizon: int) -> dict[str, float | None]:
-    """Input published -> its K-th prediction received, p50 and p99."""
-    sent_at = {p.stamp_ns: p.sent_at for p in sent}
-    latencies = [(m.received.arrived - sent_at[m.input_stamp_ns]) * 1000.0
-                 for m in matched if m.k == horizon and m.input_stamp_ns in sent_at]
-    if not latencies:
-        return {"p50": None, "p99": None, "count": 0}
-    return {"p50": round(float(np.percentile(latencies, 50)), 2), "p99": round(float(np.percentile(latencies, 99)), 2),
-            "count": len(latencies)}
 
 
 # -- output ----------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
-"""Offline evaluation: replay recorded camera frames through the node's frame buffer and
-predictor, and score the model against copy-last-frame and flow extrapolation.
+"""Rosbag replay evaluation: score the predictor against copy-last-frame and flow extrapolation.
 
     python -m video_predictor.evaluate --bag PATH [--topic /camera/image_raw] [--model FILE] --out DIR
+    python -m video_predictor.evaluate --live --bag PATH [--listen-only] --out DIR
 
-Every frame is fitted to the model's resolution exactly as the node does it; a buffered
-sequence is scored at k = 1..K against the frames the same buffer keeps k model periods
-later, and only sequences with all K futures count, so every horizon averages over the
-same sequences. Writes DIR/metrics.json (the contract's schema) and DIR/report.md.
+Offline (the default) feeds the recorded frames through the node's own frame buffer and
+predictor in this process, ROS-free and deterministic: every frame is fitted to the
+model's resolution exactly as the node does it; a buffered sequence is scored at
+k = 1..K against the frames the same buffer keeps k model periods later, and only
+sequences with all K futures count, so every horizon averages over the same sequences.
+``--live`` scores a running predictor_node over ROS 2 instead (video_predictor.live_eval).
+
+Both write DIR/metrics.json (the contract's schema plus moving-area scores, sharpness and
+counts), DIR/report.md, PNG plots per horizon and image strips of the best, median and
+worst sequences (video_predictor.eval_report).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from tqdm import tqdm
 from video_predictor import bag_io, metrics, video_io
 from video_predictor.backends import BACKENDS, ModelLoadError, create_predictor, default_model_path
 from video_predictor.baselines import FlowExtrapolation, copy_last
+from video_predictor.eval_report import StripSample, StripSelector, report_markdown, write_report
 from video_predictor.frame_buffer import FrameBuffer, PushResult
 from video_predictor.image_codec import match_channels, unit_to_uint8
 from video_predictor.predictor import Prediction, PredictionError, Predictor
@@ -34,6 +41,9 @@ from video_predictor.preprocess import fit_to_model
 
 DEFAULT_TOPIC = "/camera/image_raw"
 METHODS = ("model", "copy_last", "flow")
+# Frames whose moving area covers less of the frame than this are left out of the moving-area
+# scores: 1 % is 41 pixels at 64x64.
+MIN_MOVING_FRACTION = 0.01
 
 
 class EvaluationError(ValueError):
@@ -65,6 +75,7 @@ class StreamCounts:
 class Sample:
     inputs: np.ndarray  # (N, H, W, C) uint8, model resolution, oldest first
     targets: np.ndarray  # (K, H, W, C) uint8: the frames kept 1..K periods after the newest input
+    stamp: float = math.nan  # of the newest input, seconds
 
 
 # -- frame sources ---------------------------------------------------------------------------
@@ -107,7 +118,7 @@ def samples_with_futures(
 ) -> Iterator[Sample]:
     """Push (stamp, key, model-resolution frame) through ``buffer``; yield every full
     sequence once the buffer has kept ``horizon`` more frames after it, without a restart."""
-    waiting: deque[tuple[np.ndarray, list[np.ndarray]]] = deque()
+    waiting: deque[tuple[np.ndarray, float, list[np.ndarray]]] = deque()
     for stamp, key, frame in frames:
         result = buffer.push(stamp, frame, key)
         if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
@@ -118,13 +129,13 @@ def samples_with_futures(
             counts.restarts += 1
             waiting.clear()  # their futures are gone with the old stream
         else:
-            for _, futures in waiting:
+            for _, _, futures in waiting:
                 futures.append(frame)
-            while waiting and len(waiting[0][1]) == horizon:
-                inputs, futures = waiting.popleft()
-                yield Sample(inputs, np.stack(futures))
+            while waiting and len(waiting[0][2]) == horizon:
+                inputs, newest, futures = waiting.popleft()
+                yield Sample(inputs, np.stack(futures), newest)
         if buffer.ready:
-            waiting.append((buffer.sequence().frames, []))
+            waiting.append((buffer.sequence().frames, stamp, []))
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -148,56 +159,100 @@ class HorizonScores:
         counts = defined.sum(axis=0)
         return [float(s / c) if c else None for s, c in zip(sums, counts)]
 
+    def count(self, name: str) -> list[int]:
+        """Frames per horizon with a defined (finite) value."""
+        return [int(c) for c in np.isfinite(np.concatenate(self.values[name])).sum(axis=0)]
+
 
 class Scorer:
-    """Runs the model and the baselines on batches of samples and collects their scores."""
+    """Scores the model's predictions and the baselines on batches of sequences: whole
+    frames and moving areas, uncertainty calibration; offers each sequence to ``strips``.
 
-    def __init__(self, predictor: Predictor, flow: FlowExtrapolation) -> None:
-        self.predictor = predictor
+    The model's prediction is given, so the same scoring serves the in-process predictor
+    (offline) and the frames a running node published (live)."""
+
+    def __init__(self, horizon: int, flow: FlowExtrapolation, motion_threshold: float = metrics.MOTION_THRESHOLD_PX,
+                 strips: StripSelector | None = None, min_moving_fraction: float = MIN_MOVING_FRACTION) -> None:
+        if not motion_threshold >= 0:
+            raise ValueError(f"motion threshold must be >= 0 pixels, got {motion_threshold}")
+        if not 0 <= min_moving_fraction <= 1:
+            raise ValueError(f"min_moving_fraction must be in [0, 1], got {min_moving_fraction}")
+        self.horizon = horizon
         self.flow = flow
-        self.scores = HorizonScores(predictor.horizon)
+        self.motion_threshold = motion_threshold
+        self.min_moving_fraction = min_moving_fraction
+        self.strips = strips
+        self.scores = HorizonScores(horizon)
         self.scored = 0
-        self.failed = 0  # samples whose prediction was NaN/Inf
 
-    def score(self, batch: list[Sample]) -> None:
-        inputs = np.stack([s.inputs for s in batch])
-        targets = np.stack([s.targets for s in batch])
-        kept, prediction = self._predict(inputs)
-        if not kept.any():
+    def score(self, inputs: np.ndarray, targets: np.ndarray, prediction: Prediction,
+              stamps: Iterable[float] | None = None) -> None:
+        """inputs (B, N, H, W, C) and targets (B, K, H, W, C) uint8; ``prediction`` the
+        model's (B, K) frames in [0, 1] and their sigma; stamps: newest input per sequence."""
+        k = self.horizon
+        if len(inputs) == 0:
             return
-        inputs, targets = inputs[kept], targets[kept]
-        k = self.predictor.horizon
+        if prediction.frames.shape[:2] != (len(inputs), k) or targets.shape[:2] != (len(inputs), k):
+            raise ValueError(f"expected {len(inputs)} sequences of {k} frames, got prediction "
+                             f"{prediction.frames.shape} and targets {targets.shape}")
         predicted = {
             "model": unit_to_uint8(prediction.frames),  # the 8-bit frames the node publishes
             "copy_last": np.stack([copy_last(x, k) for x in inputs]),
             "flow": np.stack([self.flow(x, k) for x in inputs]),
         }
+        last = np.repeat(inputs[:, -1:], k, axis=1)
+        moving = metrics.motion_mask(last, targets, self.motion_threshold)  # (B, K, H, W), one mask for all methods
+        fraction = moving.mean(axis=(-2, -1))
+        self.scores.add("moving_fraction", fraction)
+        # a score over a handful of pixels is noise (three right pixels make 100 dB): such frames give NaN
+        scored = moving & (fraction >= max(self.min_moving_fraction, 1e-12))[..., None, None]
+        psnr = {}
         for method, frames in predicted.items():
-            self.scores.add(f"{method}.psnr", metrics.psnr(frames, targets))
-            self.scores.add(f"{method}.ssim", metrics.ssim(frames, targets))
-            self.scores.add(f"{method}.sharpness", metrics.sharpness_difference(frames, targets))
+            psnr[method] = metrics.psnr(frames, targets)
+            ssim_map = metrics.ssim_map(frames, targets)  # each map once, for the whole frame and the mask
+            gap = metrics.gradient_gap_map(frames, targets)
+            self.scores.add(f"{method}.psnr", psnr[method])
+            self.scores.add(f"{method}.ssim", metrics.map_mean(ssim_map))
+            self.scores.add(f"{method}.sharpness", metrics.sharpness_from_gap(gap))
+            self.scores.add(f"moving.{method}.psnr", metrics.masked_psnr(frames, targets, scored))
+            self.scores.add(f"moving.{method}.ssim", metrics.map_mean(ssim_map, scored))
+            self.scores.add(f"moving.{method}.sharpness", metrics.sharpness_from_gap(gap, scored))
         error = prediction.frames - targets.astype(np.float32) / 255.0
         self.scores.add("coverage_2sigma", metrics.coverage_2sigma(error, prediction.std))
         self.scores.add("spearman", metrics.uncertainty_spearman(error, prediction.std))
+        if self.strips is not None:
+            self._offer_strips(inputs, targets, predicted["model"], prediction.std, moving, psnr["model"], stamps)
         self.scored += len(inputs)
 
-    def _predict(self, inputs: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
-        """Predict a batch; on NaN/Inf, retry one by one and drop only the bad samples."""
+    def _offer_strips(self, inputs, targets, model_frames, std, moving, model_psnr, stamps) -> None:
+        model_psnr = np.asarray(model_psnr).reshape(len(inputs), self.horizon)
+        stamps = list(stamps) if stamps is not None else [math.nan] * len(inputs)
+        for b in range(len(inputs)):
+            def make(index: int, b: int = b) -> StripSample:
+                return StripSample(index, float(stamps[b]), float(model_psnr[b].mean()), inputs[b].copy(),
+                                   targets[b].copy(), model_frames[b].copy(), std[b].astype(np.float16),
+                                   moving[b].copy(), tuple(float(v) for v in model_psnr[b]))
+            self.strips.offer(float(model_psnr[b].mean()), make)
+
+
+def predict_batch(predictor: Predictor, inputs: np.ndarray) -> tuple[np.ndarray, Prediction | None, int]:
+    """Predict a batch; on NaN/Inf, retry one by one and drop only the bad sequences.
+    Returns (mask of the sequences kept, their prediction, number that failed)."""
+    try:
+        return np.ones(len(inputs), bool), predictor.predict(inputs), 0
+    except PredictionError:
+        pass
+    kept, parts = np.zeros(len(inputs), bool), []
+    for i, x in enumerate(inputs):
         try:
-            return np.ones(len(inputs), bool), self.predictor.predict(inputs)
-        except PredictionError:
-            pass
-        kept, parts = np.zeros(len(inputs), bool), []
-        for i, x in enumerate(inputs):
-            try:
-                parts.append(self.predictor.predict(x))
-                kept[i] = True
-            except PredictionError as error:
-                self.failed += 1
-                tqdm.write(f"skipping a sequence: {error}")
-        if not parts:
-            return kept, None
-        return kept, Prediction(np.concatenate([p.frames for p in parts]), np.concatenate([p.std for p in parts]))
+            parts.append(predictor.predict(x))
+            kept[i] = True
+        except PredictionError as error:
+            tqdm.write(f"skipping a sequence: {error}")
+    failed = int((~kept).sum())
+    if not parts:
+        return kept, None, failed
+    return kept, Prediction(np.concatenate([p.frames for p in parts]), np.concatenate([p.std for p in parts])), failed
 
 
 def measure_latency_ms(predictor: Predictor, sequences: list[np.ndarray]) -> dict[str, float | None]:
@@ -226,12 +281,17 @@ def evaluate(
     latency_runs: int = 50,
     max_gap_periods: float = 1.5,
     progress: bool = True,
+    motion_threshold: float = metrics.MOTION_THRESHOLD_PX,
+    strips: StripSelector | None = None,
+    min_moving_fraction: float = MIN_MOVING_FRACTION,
 ) -> dict:
-    """Score ``predictor`` and the baselines on ``source``; returns the metrics.json content."""
+    """Score ``predictor`` and the baselines on ``source``; returns the metrics.json content.
+    ``strips``, when given, collects the sequences the report draws."""
     md = predictor.metadata
     buffer = FrameBuffer(md.input_frames, md.frame_period, max_gap_periods=max_gap_periods)
     flow = FlowExtrapolation()
-    scorer = Scorer(predictor, flow)
+    scorer = Scorer(predictor.horizon, flow, motion_threshold, strips, min_moving_fraction)
+    failed = 0
     latency_inputs: list[np.ndarray] = []
     batch: list[Sample] = []
 
@@ -240,19 +300,31 @@ def evaluate(
             counts.read += 1
             yield frame.stamp, frame.key, match_channels(fit_to_model(frame.image, md.height, md.width), md.channels)
 
+    def score(batch: list[Sample]) -> int:
+        inputs = np.stack([s.inputs for s in batch])
+        kept, prediction, failed = predict_batch(predictor, inputs)
+        if prediction is not None:
+            scorer.score(inputs[kept], np.stack([s.targets for s in batch])[kept], prediction,
+                         [s.stamp for s, keep in zip(batch, kept) if keep])
+        return failed
+
     for sample in samples_with_futures(fitted(), buffer, predictor.horizon, counts):
         batch.append(sample)
         if len(latency_inputs) < latency_runs:
             latency_inputs.append(sample.inputs)
         if len(batch) == batch_size:
-            scorer.score(batch)
+            failed += score(batch)
             batch = []
     if batch:
-        scorer.score(batch)
+        failed += score(batch)
     if scorer.scored == 0:
         raise EvaluationError(_why_nothing_scored(counts, md.input_frames, predictor.horizon, md.frame_period))
     predictor.warm_up()
-    return _metrics_dict(scorer, measure_latency_ms(predictor, latency_inputs), counts, flow)
+    result = metrics_dict(scorer, measure_latency_ms(predictor, latency_inputs), counts, (md.height, md.width),
+                          md.frame_period, md.input_frames)
+    result.update(failed_predictions=failed, mode="offline",
+                  latency_measured="single-sequence predict() calls in this process")
+    return result
 
 
 def _why_nothing_scored(counts: StreamCounts, n: int, k: int, period: float) -> str:
@@ -268,13 +340,14 @@ def _round(values: list[float | None], digits: int) -> list[float | None]:
     return [None if v is None or not math.isfinite(v) else round(v, digits) for v in values]
 
 
-def _metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, flow: FlowExtrapolation) -> dict:
-    md = scorer.predictor.metadata
+def metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, resolution: tuple[int, int],
+                 frame_period: float, input_frames: int) -> dict:
+    """The metrics.json content of a finished ``scorer``: the contract's fields first, then extras."""
     mean = scorer.scores.mean
     result = {
-        "horizon": list(range(1, scorer.predictor.horizon + 1)),
+        "horizon": list(range(1, scorer.horizon + 1)),
         "frames": scorer.scored,
-        "resolution": [md.height, md.width],
+        "resolution": list(resolution),
     }
     for method in METHODS:
         result[method] = {"psnr": _round(mean(f"{method}.psnr"), 3), "ssim": _round(mean(f"{method}.ssim"), 4)}
@@ -285,16 +358,31 @@ def _metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, flow: Flo
     result["latency_ms"] = {name: None if v is None else round(v, 3) for name, v in latency.items()}
     # extras beyond the contract's schema
     result["sharpness_diff"] = {method: _round(mean(f"{method}.sharpness"), 3) for method in METHODS}
-    result["frame_period"] = md.frame_period
-    result["input_frames"] = md.input_frames
-    result["failed_predictions"] = scorer.failed
+    result["moving"] = {
+        "threshold_px": scorer.motion_threshold,
+        "min_fraction": scorer.min_moving_fraction,
+        "mask": metrics.MOTION_MASK_METHOD,
+        "pixel_fraction": _round(mean("moving_fraction"), 4),
+        "frames": scorer.scores.count("moving.model.psnr"),
+    }
+    for method in METHODS:
+        result["moving"][method] = {
+            "psnr": _round(mean(f"moving.{method}.psnr"), 3),
+            "ssim": _round(mean(f"moving.{method}.ssim"), 4),
+            "sharpness_diff": _round(mean(f"moving.{method}.sharpness"), 3),
+        }
+    result["frame_period"] = frame_period
+    result["input_frames"] = input_frames
     result["stream"] = vars(counts).copy()
-    result["flow_method"] = flow.describe()
+    result["flow_method"] = scorer.flow.describe()
     result["notes"] = (
         "frames: buffered sequences scored, each with all K future frames; "
         "PSNR (peak 255, capped at 100 dB) and SSIM (11x11 Gaussian window, sigma 1.5) on 8-bit frames, "
-        "averaged over sequences per horizon; uncertainty: per-frame coverage of |error| <= 2 sigma and "
-        "per-frame Spearman correlation of sigma with |error|, averaged; latency: single-sequence predict() calls"
+        "averaged over sequences per horizon; moving: the same on the pixels whose flow from the last observed "
+        "frame to the true future frame exceeds threshold_px, averaged over the frames where such pixels cover at "
+        "least min_fraction of the frame (moving.frames per horizon); "
+        "uncertainty: per-frame coverage of |error| <= 2 sigma and per-frame Spearman correlation of sigma with "
+        "|error|, averaged"
     )
     return result
 
@@ -302,38 +390,11 @@ def _metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, flow: Flo
 # -- output ----------------------------------------------------------------------------------
 
 
-def _cell(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def report_markdown(result: dict) -> str:
-    """A human-readable report of a metrics dict: one table row per horizon."""
-    lines = [
-        "# Evaluation report",
-        "",
-        f"- source: {result.get('source', '?')}",
-        f"- model: {result.get('model_file', '?')} (backend {result.get('backend', '?')})",
-        f"- scored sequences: {result['frames']}, resolution {result['resolution'][0]}x{result['resolution'][1]}",
-        f"- inference latency: p50 {_cell(result['latency_ms']['p50'], 1)} ms, p99 {_cell(result['latency_ms']['p99'], 1)} ms",
-        f"- flow baseline: {result.get('flow_method', '?')}",
-        "",
-        "| k | model PSNR | copy-last PSNR | flow PSNR | model SSIM | copy-last SSIM | flow SSIM | coverage 2σ | Spearman |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for i, k in enumerate(result["horizon"]):
-        cells = [str(k)]
-        cells += [_cell(result[m]["psnr"][i], 2) for m in METHODS]
-        cells += [_cell(result[m]["ssim"][i], 4) for m in METHODS]
-        cells += [_cell(result["uncertainty"]["coverage_2sigma"][i], 3), _cell(result["uncertainty"]["spearman"][i], 3)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "PSNR in dB. " + result.get("notes", "")]
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(result: dict, out_dir: Path) -> None:
+def write_outputs(result: dict, out_dir: Path, strips: StripSelector | None = None, figures: bool = True) -> None:
+    """metrics.json, then report.md with its plots and strips (eval_report)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out_dir / "report.md").write_text(report_markdown(result))
+    write_report(result, out_dir, strips, figures)
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -341,58 +402,123 @@ def write_outputs(result: dict, out_dir: Path) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m video_predictor.evaluate", description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--bag", help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag file")
-    source.add_argument("--video", help="video file readable by OpenCV")
-    source.add_argument("--frames", help="folder of PNG/JPG frames in name order (needs --fps)")
-    parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic in the bag (default %(default)s)")
+    source.add_argument("--video", help="video file readable by OpenCV (offline only)")
+    source.add_argument("--frames", help="folder of PNG/JPG frames in name order (needs --fps; offline only)")
+    parser.add_argument("--topic", default=DEFAULT_TOPIC,
+                        help="image topic in the bag; live: also the topic replayed and listened to (default %(default)s)")
     parser.add_argument("--fps", type=float, help="frame rate of --frames, or to override --video's")
-    parser.add_argument("--model", default="", help="model file (.pt or .onnx); default: the node's packaged model")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    parser.add_argument("--horizon", type=int, default=0, help="frames K to predict; 0 = the model's own")
-    parser.add_argument("--samples", type=int, default=1, help="samples per prediction for stochastic models")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for inference; 0 = the backend's default")
+    parser.add_argument("--out", required=True, help="output folder for metrics.json, report.md and the figures")
+    parser.add_argument("--motion-threshold", type=float, default=metrics.MOTION_THRESHOLD_PX,
+                        help="moving-area mask: flow magnitude in pixels, at the scored resolution, from the last "
+                             "observed frame to the true future frame above which a pixel counts as moving "
+                             "(default %(default)s)")
+    parser.add_argument("--min-moving-fraction", type=float, default=MIN_MOVING_FRACTION,
+                        help="moving-area scores leave out frames whose moving area covers less than this fraction "
+                             "of the frame (default %(default)s)")
     parser.add_argument("--max-gap-periods", type=float, default=1.5,
                         help="as the node's parameter: a longer gap between frames restarts the buffer")
-    parser.add_argument("--batch-size", type=int, default=16, help="sequences per model call while scoring")
-    parser.add_argument("--latency-runs", type=int, default=50, help="single-sequence calls timed for latency_ms")
-    parser.add_argument("--out", required=True, help="output folder for metrics.json and report.md")
+    parser.add_argument("--no-figures", action="store_true", help="no PNG plots or image strips")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    offline = parser.add_argument_group("offline (the default): the model runs in this process")
+    offline.add_argument("--model", default="", help="model file (.pt or .onnx); default: the node's packaged model")
+    offline.add_argument("--backend", default="auto", choices=BACKENDS)
+    offline.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    offline.add_argument("--horizon", type=int, default=0, help="frames K to predict; 0 = the model's own")
+    offline.add_argument("--samples", type=int, default=1, help="samples per prediction for stochastic models")
+    offline.add_argument("--threads", type=int, default=0, help="CPU threads for inference; 0 = the backend's default")
+    offline.add_argument("--batch-size", type=int, default=16, help="sequences per model call while scoring")
+    offline.add_argument("--latency-runs", type=int, default=50, help="single-sequence calls timed for latency_ms")
+
+    live = parser.add_argument_group("live: a running predictor_node over ROS 2")
+    live.add_argument("--live", action="store_true",
+                      help="score a running predictor_node: replay --bag to it (or listen) and score what it publishes")
+    live.add_argument("--listen-only", action="store_true",
+                      help="do not replay; listen while you play the bag yourself (ros2 bag play --clock BAG)")
+    live.add_argument("--rate", type=float, default=1.0, help="replay speed factor (default %(default)s)")
+    live.add_argument("--clock", action="store_true",
+                      help="publish the bag's recorded times on /clock while replaying (a node with use_sim_time:=true)")
+    live.add_argument("--domain-id", type=int, default=None, help="ROS domain (default: ROS_DOMAIN_ID, else 0)")
+    live.add_argument("--wait", type=float, default=60.0,
+                      help="seconds to wait for the node (replaying) or the first image (listening) (default %(default)s)")
+    live.add_argument("--idle-timeout", type=float, default=3.0,
+                      help="stop listening once nothing arrived for this many seconds (default %(default)s)")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.latency_runs < 1:
         parser.error("--batch-size and --latency-runs must be >= 1")
+    if not args.motion_threshold >= 0:
+        parser.error("--motion-threshold must be >= 0 pixels")
+    if not 0 <= args.min_moving_fraction <= 1:
+        parser.error("--min-moving-fraction must be in [0, 1]")
+    if args.live:
+        if args.video or args.frames:
+            parser.error("--live replays a bag: use --bag (or --listen-only)")
+        if not args.bag and not args.listen_only:
+            parser.error("--live needs --bag to replay, or --listen-only")
+        if args.model:
+            parser.error("--live scores the running node's own model: set the node's model parameter instead of --model")
+        if args.clock and args.listen_only:
+            parser.error("--clock publishes /clock while replaying; with --listen-only, ros2 bag play --clock does")
+        if args.rate <= 0 or args.wait <= 0 or args.idle_timeout <= 0:
+            parser.error("--rate, --wait and --idle-timeout must be > 0")
+    else:
+        if not (args.bag or args.video or args.frames):
+            parser.error("one of --bag, --video or --frames is required")
+        if args.listen_only or args.clock:
+            parser.error("--listen-only and --clock belong to --live")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Exit code 0 on success, 2 when the input, model or arguments cannot be used."""
-    args = parse_args(argv)
+def _run_offline(args: argparse.Namespace, strips: StripSelector) -> dict:
     counts = StreamCounts()
-    try:
-        if args.bag:
-            source = bag_source(args.bag, args.topic, counts)
-        elif args.video:
-            source = video_source(args.video, args.fps)
-        else:
-            source = folder_source(args.frames, args.fps)
-        predictor, reason = create_predictor(args.model, args.backend, args.device, args.horizon, args.samples,
-                                             args.threads)
-        result = evaluate(source, predictor, counts, args.batch_size, args.latency_runs, args.max_gap_periods,
-                          progress=not args.no_progress)
-    except (bag_io.BagError, video_io.VideoError, ModelLoadError, EvaluationError, ValueError) as error:
-        print(f"evaluate: error: {error}", file=sys.stderr)
-        return 2
+    if args.bag:
+        source = bag_source(args.bag, args.topic, counts)
+    elif args.video:
+        source = video_source(args.video, args.fps)
+    else:
+        source = folder_source(args.frames, args.fps)
+    predictor, reason = create_predictor(args.model, args.backend, args.device, args.horizon, args.samples,
+                                         args.threads)
+    result = evaluate(source, predictor, counts, args.batch_size, args.latency_runs, args.max_gap_periods,
+                      progress=not args.no_progress, motion_threshold=args.motion_threshold, strips=strips,
+                      min_moving_fraction=args.min_moving_fraction)
     result.update(
         source=source.name,
         model_file=args.model or str(default_model_path()),
         backend=predictor.backend_name,
         backend_reason=reason,
     )
+    return result
+
+
+def _run_live(args: argparse.Namespace, strips: StripSelector) -> dict:
+    from video_predictor import live_eval  # ROS only here: offline stays ROS-free
+
+    options = live_eval.LiveOptions(
+        bag=args.bag, topic=args.topic, listen_only=args.listen_only, rate=args.rate, clock=args.clock,
+        domain_id=args.domain_id, wait=args.wait, idle_timeout=args.idle_timeout, progress=not args.no_progress)
+    try:
+        return live_eval.run(options, args.motion_threshold, args.max_gap_periods, strips, args.min_moving_fraction)
+    except live_eval.LiveError as error:
+        raise EvaluationError(str(error)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit code 0 on success, 2 when the input, model or arguments cannot be used or nothing could be scored."""
+    args = parse_args(argv)
+    strips = StripSelector()
+    try:
+        result = _run_live(args, strips) if args.live else _run_offline(args, strips)
+    except (bag_io.BagError, video_io.VideoError, ModelLoadError, EvaluationError, ValueError) as error:
+        print(f"evaluate: error: {error}", file=sys.stderr)
+        return 2
     out_dir = Path(args.out)
-    write_outputs(result, out_dir)
+    write_outputs(result, out_dir, strips, figures=not args.no_figures)
     print(report_markdown(result))
-    print(f"wrote {out_dir / 'metrics.json'} and {out_dir / 'report.md'}")
+    print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}"
+          + ("" if args.no_figures else " and its figures"))
     return 0
 
 

@@ -1,10 +1,12 @@
 """Replays a bag's camera images into a ROS 2 topic at the recorded rate (rclpy), for
 installations without the ros2 CLI's ``ros2 bag play``.
 
-    python -m video_predictor.replay --bag PATH [--topic /camera/image_raw] [--to TOPIC] [--rate 1.0]
+    python -m video_predictor.replay --bag PATH [--topic /camera/image_raw] [--to TOPIC] [--rate 1.0] [--clock]
 
 Messages go out unchanged (original header stamps and frame_id) on a reliable publisher,
-paced by the times the bag recorded them.
+paced by the times the bag recorded them. With ``--clock`` the recorded time of every
+message is published on /clock just before it, as ``ros2 bag play --clock`` does, so
+nodes run with ``use_sim_time:=true`` follow the bag's time.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from typing import Iterable, NamedTuple
 
 import rclpy
 from rclpy.node import Node
+from builtin_interfaces.msg import Time
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
 from video_predictor import bag_io
 
 DEFAULT_TOPIC = "/camera/image_raw"
+CLOCK_TOPIC = "/clock"
 
 
 class Published(NamedTuple):
@@ -30,11 +35,15 @@ class Published(NamedTuple):
 
 
 class ImageReplayer:
-    """Publishes recorded images on ``topic`` from ``node``."""
+    """Publishes recorded images on ``topic`` from ``node``; with ``clock``, also their
+    recorded times on /clock."""
 
-    def __init__(self, node: Node, topic: str = DEFAULT_TOPIC, depth: int = 10) -> None:
+    def __init__(self, node: Node, topic: str = DEFAULT_TOPIC, depth: int = 10, clock: bool = False) -> None:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
         self.publisher = node.create_publisher(Image, topic, qos)
+        # rclcpp's ClockQoS, as ros2 bag play uses: only the newest time matters
+        clock_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.clock_publisher = node.create_publisher(Clock, CLOCK_TOPIC, clock_qos) if clock else None
 
     def wait_for_subscribers(self, timeout: float, count: int = 1) -> bool:
         """Wait until ``count`` subscriptions match, so the first frames are not lost."""
@@ -58,6 +67,9 @@ class ImageReplayer:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            if self.clock_publisher is not None:
+                sec, nanosec = divmod(image.log_time_ns, 1_000_000_000)
+                self.clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
             self.publisher.publish(image.cdr)  # raw CDR: the recorded message, unchanged
             sent.append(Published(image.stamp_ns, time.monotonic()))
         return sent
@@ -69,10 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic in the bag (default %(default)s)")
     parser.add_argument("--to", help="topic to publish on (default: the bag's topic)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default %(default)s)")
-    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for a subscriber before playing")
+    parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for subscribers before playing")
+    parser.add_argument("--subscribers", type=int, default=1,
+                        help="subscriptions to wait for, e.g. 2 for the node and a listening evaluator (default 1)")
+    parser.add_argument("--clock", action="store_true",
+                        help="publish each message's recorded time on /clock (for nodes with use_sim_time:=true)")
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be > 0")
+    if args.subscribers < 0:
+        parser.error("--subscribers must be >= 0")
     try:
         count = bag_io.count_image_messages(args.bag, args.topic)
     except bag_io.BagError as error:
@@ -81,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     node = Node("bag_replayer")
     try:
-        replayer = ImageReplayer(node, args.to or args.topic)
-        if not replayer.wait_for_subscribers(args.wait):
-            print(f"replay: no subscriber on {args.to or args.topic} after {args.wait} s; playing anyway", file=sys.stderr)
+        replayer = ImageReplayer(node, args.to or args.topic, clock=args.clock)
+        if not replayer.wait_for_subscribers(args.wait, args.subscribers):
+            print(f"replay: fewer than {args.subscribers} subscriber(s) on {args.to or args.topic} after {args.wait} s; "
+                  "playing anyway", file=sys.stderr)
         sent = replayer.play(bag_io.read_raw_images(args.bag, args.topic), args.rate)
         print(f"replayed {len(sent)} of {count} images to {args.to or args.topic}")
     except KeyboardInterrupt:

@@ -1,0 +1,547 @@
+"""Live evaluation: score a running predictor_node over ROS 2 while a bag is replayed.
+
+    python -m video_predictor.evaluate --live --bag PATH [--topic /camera/image_raw] --out DIR
+    python -m video_predictor.evaluate --live --listen-only [--bag PATH] --out DIR  # you run: ros2 bag play --clock PATH
+
+The evaluator subscribes to the camera topic, /predicted_frames, /predicted_uncertainty and
+/diagnostics of a node started beforehand, and either replays the bag itself
+(``video_predictor.replay``'s replayer) or, with ``--listen-only``, listens while the user
+plays it. Afterwards it
+- takes the model's input frames N, horizon K, frame period and resolution from the
+  node's /diagnostics;
+- runs the camera frames that arrived, in arrival order, through the node's own frame
+  buffer, which gives the N-frame sequence behind every input stamp (for the baselines)
+  and the inputs that should have been predicted;
+- assigns every predicted frame and uncertainty map to its input and horizon k
+  (``assign_horizons``) and scores it against the camera frame that actually arrived
+  at its stamp (nearest arrival within half a camera period), with the same scoring code
+  as offline (``evaluate.Scorer``); only inputs with all K predictions, all K maps and
+  all K true frames count;
+- measures end-to-end latency, from publishing an input (or, listen-only, from its
+  arrival here) to receiving its K-th predicted frame, and counts dropped frames.
+
+use_sim_time: nothing here reads the ROS clock: predictions are matched by header stamps
+and latency is measured on this process's monotonic clock, so the evaluator works the same
+whether the node runs on wall time or on /clock. A node started with
+``-p use_sim_time:=true`` needs /clock: ``ros2 bag play --clock`` publishes it, and so does
+this evaluator's replayer with ``--clock``. Its /diagnostics timer then runs on bag time
+too, so a bag shorter than the node's ``diagnostics_period`` may end before the node has
+said which model it runs; the evaluator then says so.
+
+The ROS-side pieces the demo shares live here as well: ``Collector``, ``assign_horizons``
+and ``end_to_end_latency_ms``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, NamedTuple
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from tqdm import tqdm
+
+from video_predictor import bag_io, metrics
+from video_predictor.baselines import FlowExtrapolation
+from video_predictor.eval_report import StripSelector
+from video_predictor.evaluate import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
+from video_predictor.frame_buffer import FrameBuffer, PushResult
+from video_predictor.image_codec import ImageError, image_to_array, match_channels
+from video_predictor.node_diagnostics import STATUS_NAME
+from video_predictor.predictor import Prediction
+from video_predictor.preprocess import fit_to_model
+from video_predictor.replay import ImageReplayer, Published
+
+CAMERA_TOPIC = "/camera/image_raw"
+FRAMES_TOPIC = "/predicted_frames"
+UNCERTAINTY_TOPIC = "/predicted_uncertainty"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+NO_SIZE_LIMIT = 1 << 30
+STAMP_TOLERANCE_NS = 500_000  # diagnostics give the frame period to 1 us; k*period stays well within this
+SETTLE_S = 0.5  # after discovery, for the node's best-effort reader to finish matching our publisher
+
+
+class LiveError(RuntimeError):
+    """The live evaluation could not run or found nothing to score; says why."""
+
+
+# -- what arrives --------------------------------------------------------------------------
+
+
+class Received(NamedTuple):
+    stamp_ns: int
+    arrived: float  # time.monotonic()
+    msg: Image
+
+
+class CameraArrival(NamedTuple):
+    stamp_ns: int
+    arrived: float  # time.monotonic()
+    key: tuple  # (height, width, encoding, frame_id): the node's stream key
+    image: np.ndarray  # RGB (H, W, 3) or grey (H, W, 1) uint8; at the model's resolution once that is known
+
+
+def stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def float_image(msg: Image) -> np.ndarray:
+    """A 32FC1 Image (an uncertainty map) as an (H, W) float32 array."""
+    if msg.encoding != "32FC1":
+        raise ImageError(f"expected a 32FC1 uncertainty map, got encoding {msg.encoding!r}")
+    if msg.step < 4 * msg.width or len(msg.data) != msg.step * msg.height:
+        raise ImageError(f"32FC1 map {msg.width}x{msg.height} with step {msg.step} holds {len(msg.data)} bytes")
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : 4 * msg.width]
+    return np.ascontiguousarray(rows).view(">f4" if msg.is_bigendian else "<f4").astype(np.float32)
+
+
+def parse_resolution(text: str) -> tuple[int, int] | None:
+    """The node's diagnostics write the model resolution as "HxW"."""
+    height, _, width = text.partition("x")
+    return (int(height), int(width)) if height.isdigit() and width.isdigit() else None
+
+
+class Collector:
+    """A node in its own context that records what predictor_node publishes and, with
+    ``record_camera``, the camera frames that arrive; with ``replay`` it can publish recorded
+    images itself (and /clock, with ``clock``). Its executor spins in a background thread
+    while the caller replays or waits; read the lists after ``close()``."""
+
+    def __init__(self, domain_id: int | None = None, camera_topic: str = CAMERA_TOPIC, record_camera: bool = False,
+                 replay: bool = True, clock: bool = False, name: str = "video_predictor_demo") -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = Node(name, context=self.context)
+        self.camera_topic = camera_topic
+        self.frames: list[Received] = []
+        self.uncertainty: list[Received] = []
+        self.camera: list[CameraArrival] = []
+        self.camera_rejected = 0
+        self.diagnostics: dict[str, str] | None = None
+        self.diagnostics_arrived = 0.0
+        self.model_size: tuple[int, int] | None = None  # camera frames are fitted to it once known
+        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(Image, FRAMES_TOPIC, self._on_frame, reliable)
+        self.node.create_subscription(Image, UNCERTAINTY_TOPIC, self._recorder(self.uncertainty), reliable)
+        self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
+        self._own_camera_subscriptions = 1 if record_camera else 0
+        if record_camera:
+            # best effort matches reliable and best-effort cameras alike (as the node's sensor-data QoS)
+            camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                                    reliability=ReliabilityPolicy.BEST_EFFORT)
+            self.node.create_subscription(Image, camera_topic, self._on_camera, camera_qos)
+        self.replayer = ImageReplayer(self.node, camera_topic, clock=clock) if replay else None
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, name="collector-executor", daemon=True)
+        self._spinner.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001 - the context shutting down ends the spin
+            pass
+
+    @staticmethod
+    def _recorder(into: list[Received]) -> Callable[[Image], None]:
+        return lambda msg: into.append(Received(stamp_ns(msg), time.monotonic(), msg))
+
+    def _on_frame(self, msg: Image) -> None:
+        self.frames.append(Received(stamp_ns(msg), time.monotonic(), msg))
+        if self.model_size is None:
+            self._set_model_size((msg.height, msg.width))
+
+    def _on_camera(self, msg: Image) -> None:
+        arrived = time.monotonic()
+        try:
+            image, encoding = image_to_array(msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
+        except ImageError:
+            self.camera_rejected += 1  # the node rejects it too
+            return
+        if stamp_ns(msg) == 0:  # so does the node: a camera without a clock
+            self.camera_rejected += 1
+            return
+        # keep frames small: fitted to the model as soon as its resolution is known
+        image = fit_to_model(image, *self.model_size) if self.model_size else image.copy()
+        self.camera.append(CameraArrival(stamp_ns(msg), arrived, (msg.height, msg.width, encoding,
+                                                                  msg.header.frame_id), image))
+
+    def _set_model_size(self, size: tuple[int, int]) -> None:
+        self.model_size = size
+        self.camera = [a._replace(image=fit_to_model(a.image, *size)) for a in self.camera]
+
+    def _on_diagnostics(self, array: DiagnosticArray) -> None:
+        for status in array.status:
+            if status.name == STATUS_NAME:
+                self.diagnostics = {kv.key: kv.value for kv in status.values}
+                self.diagnostics_arrived = time.monotonic()
+                size = parse_resolution(self.diagnostics.get("resolution", ""))
+                if self.model_size is None and size is not None:
+                    self._set_model_size(size)
+
+    def predictor_connected(self) -> bool:
+        """A node that publishes /predicted_frames subscribes to the camera topic, and our
+        replayer's publisher has matched it."""
+        publishers = {(i.node_namespace, i.node_name) for i in self.node.get_publishers_info_by_topic(FRAMES_TOPIC)}
+        subscribers = {(i.node_namespace, i.node_name)
+                       for i in self.node.get_subscriptions_info_by_topic(self.camera_topic)}
+        # our own camera subscription matches our replayer too
+        matched = self.replayer is None or (
+            self.replayer.publisher.get_subscription_count() > self._own_camera_subscriptions)
+        return bool(publishers & subscribers) and matched
+
+    def last_arrival(self) -> float:
+        """time.monotonic() of the newest camera frame or prediction, 0 before any."""
+        latest = self.frames[-1:] + self.uncertainty[-1:] + self.camera[-1:]
+        return max((r.arrived for r in latest), default=0.0)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def wait_until_quiet(self, quiet: float, timeout: float) -> None:
+        """Until no prediction has arrived for ``quiet`` seconds (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = max((r.arrived for r in self.frames[-1:] + self.uncertainty[-1:]), default=0.0)
+            if time.monotonic() - last > quiet:
+                return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+        self._spinner.join(timeout=5)
+
+
+# -- matching predictions to what happened ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Matched:
+    input_stamp_ns: int
+    k: int
+    received: Received
+
+
+def nearest_stamp(sorted_stamps: np.ndarray, stamp: float, tolerance: float) -> int | None:
+    """The stamp in ``sorted_stamps`` nearest ``stamp``, if within ``tolerance`` (all ns)."""
+    if len(sorted_stamps) == 0:
+        return None
+    i = int(np.searchsorted(sorted_stamps, stamp))
+    candidates = sorted_stamps[max(0, i - 1) : i + 1]
+    best = candidates[np.argmin(np.abs(candidates - stamp))]
+    return int(best) if abs(best - stamp) <= tolerance else None
+
+
+def assign_horizons(received: Iterable[Received], input_stamps_ns: Iterable[int], period_s: float,
+                    horizon: int) -> tuple[list[Matched], int]:
+    """Which input and horizon k each prediction belongs to; returns (matched, unmatched count).
+
+    The node publishes k = 1..K in order for one input, stamped newest + k*period, so a
+    message continues the previous one's set when its stamp is one period further; else
+    it opens a set (k = 1) for the input stamped one period before it. Arrival order
+    decides: stamps alone are ambiguous when camera and model rates nearly agree.
+    """
+    inputs = np.array(sorted(input_stamps_ns), dtype=np.int64)
+    period_ns = period_s * 1e9
+    matched, unmatched, previous = [], 0, None
+    for r in received:
+        if previous is not None and previous.k < horizon:
+            expected = previous.input_stamp_ns + (previous.k + 1) * period_ns
+            if abs(r.stamp_ns - expected) <= STAMP_TOLERANCE_NS:
+                previous = Matched(previous.input_stamp_ns, previous.k + 1, r)
+                matched.append(previous)
+                continue
+        source = nearest_stamp(inputs, r.stamp_ns - period_ns, STAMP_TOLERANCE_NS)
+        if source is None:
+            unmatched += 1
+            previous = None
+            continue
+        previous = Matched(source, 1, r)
+        matched.append(previous)
+    return matched, unmatched
+
+
+def end_to_end_latency_ms(matched: list[Matched], sent: list[Published], horizon: int) -> dict[str, float | None]:
+    """Input published -> its K-th prediction received, p50 and p99."""
+    sent_at = {p.stamp_ns: p.sent_at for p in sent}
+    latencies = [(m.received.arrived - sent_at[m.input_stamp_ns]) * 1000.0
+                 for m in matched if m.k == horizon and m.input_stamp_ns in sent_at]
+    if not latencies:
+        return {"p50": None, "p99": None, "count": 0}
+    return {"p50": round(float(np.percentile(latencies, 50)), 2), "p99": round(float(np.percentile(latencies, 99)), 2),
+            "count": len(latencies)}
+
+
+# -- a live session --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    bag: str | None
+    topic: str = CAMERA_TOPIC
+    listen_only: bool = False
+    rate: float = 1.0
+    clock: bool = False  # publish /clock while replaying
+    domain_id: int | None = None  # None: ROS_DOMAIN_ID, as every ROS tool
+    wait: float = 60.0  # for the node (replaying) or the first camera frame (listen-only)
+    idle_timeout: float = 3.0  # stop once nothing arrived for this long
+    progress: bool = True
+
+
+@dataclass
+class LiveRecording:
+    """Everything one live session received."""
+
+    camera: list[CameraArrival]
+    frames: list[Received]
+    uncertainty: list[Received]
+    diagnostics: dict[str, str] | None  # the node's last /diagnostics values
+    sent: list[Published] | None = None  # what our replayer published; None when listening only
+    camera_rejected: int = 0
+    expected: int | None = None  # images on the topic in the bag, when a bag was given
+    source: str = ""
+    interrupted: bool = False
+
+
+def record(options: LiveOptions) -> LiveRecording:
+    """Listen to the node (and replay the bag, unless listening only) until it goes quiet."""
+    if not options.listen_only and options.bag is None:
+        raise LiveError("replaying needs --bag; or listen only (--listen-only) while you play it yourself")
+    expected = bag_io.count_image_messages(options.bag, options.topic) if options.bag else None  # checks the topic
+    collector = Collector(options.domain_id, options.topic, record_camera=True, replay=not options.listen_only,
+                          clock=options.clock, name="video_predictor_evaluate")
+    sent = None
+    interrupted = False
+    try:
+        try:
+            if options.listen_only:
+                _listen(collector, options, expected)
+            else:
+                sent = _replay(collector, options, expected)
+        except KeyboardInterrupt:  # Ctrl-C: score what arrived (a cut replay's publish times are lost with it)
+            interrupted = True
+        # the node's final counters: one more /diagnostics after the last prediction, if they still come
+        last = collector.last_arrival()
+        collector.wait_for(lambda: collector.diagnostics_arrived > last, timeout=max(options.idle_timeout, 1.5))
+    finally:
+        collector.close()
+    source = f"{options.bag} {options.topic}" if options.bag else options.topic
+    return LiveRecording(collector.camera, collector.frames, collector.uncertainty, collector.diagnostics, sent,
+                         collector.camera_rejected, expected, f"live: {source}", interrupted)
+
+
+def _replay(collector: Collector, options: LiveOptions, expected: int | None) -> list[Published]:
+    if not collector.wait_for(collector.predictor_connected, options.wait):
+        raise LiveError(
+            f"no predictor_node found in {options.wait:.0f} s: nothing that publishes {FRAMES_TOPIC} subscribes to "
+            f"{options.topic} (ROS domain {collector.context.get_domain_id()}). Start the node first, e.g. "
+            f"`predictor_node --ros-args --params-file config/predictor.yaml -r /camera/image_raw:={options.topic}`")
+    time.sleep(SETTLE_S)
+    images = bag_io.read_raw_images(options.bag, options.topic)
+    with tqdm(images, total=expected, desc="replaying", unit="frame", disable=not options.progress) as bar:
+        sent = collector.replayer.play(bar, options.rate)
+    collector.wait_until_quiet(quiet=options.idle_timeout, timeout=options.idle_timeout + options.wait)
+    return sent
+
+
+def _listen(collector: Collector, options: LiveOptions, expected: int | None) -> None:
+    """Until nothing arrived for ``idle_timeout`` after the first camera frame."""
+    print(f"listening on {options.topic}, {FRAMES_TOPIC}, {UNCERTAINTY_TOPIC} (ROS domain "
+          f"{collector.context.get_domain_id()}); play the bag now, e.g. `ros2 bag play --clock {options.bag or 'BAG'}`")
+    with tqdm(total=expected, desc="listening", unit="frame", disable=not options.progress) as bar:
+        if not collector.wait_for(lambda: len(collector.camera) > 0, options.wait):
+            raise LiveError(f"no image arrived on {options.topic} in {options.wait:.0f} s")
+        while time.monotonic() - collector.last_arrival() < options.idle_timeout:
+            bar.update(len(collector.camera) - bar.n)
+            time.sleep(0.1)
+        bar.update(len(collector.camera) - bar.n)
+
+
+# -- scoring a session -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeModel:
+    """What the node's /diagnostics say about its model."""
+
+    input_frames: int
+    horizon: int
+    frame_period: float
+    resolution: tuple[int, int] | None
+    backend: str
+    model: str
+
+    @classmethod
+    def from_diagnostics(cls, values: dict[str, str] | None) -> "NodeModel":
+        if not values:
+            raise LiveError(
+                f"no {DIAGNOSTICS_TOPIC} from predictor_node arrived, so its model's horizon and frame period are "
+                "unknown. Is the node running in this ROS domain? With use_sim_time:=true its diagnostics run on "
+                "/clock: replay with --clock (or `ros2 bag play --clock`), and use a bag longer than the node's "
+                "diagnostics_period")
+        try:
+            return cls(int(values["input_frames"]), int(values["horizon"]), float(values["frame_period"]),
+                       parse_resolution(values.get("resolution", "")), values.get("backend", "?"),
+                       values.get("model", "?"))
+        except (KeyError, ValueError) as error:
+            raise LiveError(f"{DIAGNOSTICS_TOPIC} of predictor_node lack the model's facts ({error})") from None
+
+
+@dataclass
+class LiveCounts:
+    camera_received: int = 0
+    inputs_expected: int = 0  # arrivals that completed a full buffer: the node should predict on them
+    inputs_predicted: int = 0  # of those, inputs with at least one prediction
+    complete_sets: int = 0  # inputs with all K frames and all K maps
+    incomplete_sets: int = 0
+    beyond_recording: int = 0  # complete sets whose future frames never arrived (end of the bag, lost frames)
+    no_input_sequence: int = 0  # complete sets for an input our buffer did not have full (a frame lost here)
+    malformed: int = 0  # predictions that could not be decoded or had the wrong size
+    unmatched_frames: int = 0
+    unmatched_maps: int = 0
+    predicted_frames_received: int = 0
+    uncertainty_maps_received: int = 0
+
+
+def _sets(matched: list[Matched]) -> dict[int, dict[int, Received]]:
+    sets: dict[int, dict[int, Received]] = {}
+    for m in matched:
+        sets.setdefault(m.input_stamp_ns, {}).setdefault(m.k, m.received)  # a repeated input keeps its first set
+    return sets
+
+
+def _replay_buffer(camera: list[CameraArrival], model: NodeModel, max_gap_periods: float,
+                   counts: StreamCounts) -> dict[int, np.ndarray]:
+    """The node's buffer over the arrivals: input stamp -> indices of its N-frame sequence."""
+    buffer = FrameBuffer(model.input_frames, model.frame_period, max_gap_periods=max_gap_periods)
+    sequences: dict[int, np.ndarray] = {}
+    for i, arrival in enumerate(camera):
+        # the buffer holds arrival indices rather than frames: sequences then cost no copies
+        result = buffer.push(arrival.stamp_ns / 1e9, np.array(i), arrival.key)
+        if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
+            counts.skipped += 1
+            continue
+        counts.kept += 1
+        if result is PushResult.RESTARTED:
+            counts.restarts += 1
+        if buffer.ready:
+            sequences.setdefault(arrival.stamp_ns, buffer.sequence().frames)
+    return sequences
+
+
+def score_recording(recording: LiveRecording, motion_threshold: float = metrics.MOTION_THRESHOLD_PX,
+                    max_gap_periods: float = 1.5, strips: StripSelector | None = None,
+                    min_moving_fraction: float = MIN_MOVING_FRACTION, batch_size: int = 16) -> dict:
+    """metrics.json content for a live session (the offline schema, plus live counts)."""
+    model = NodeModel.from_diagnostics(recording.diagnostics)
+    if not recording.camera:
+        raise LiveError("no camera image arrived: is the bag's topic the one the evaluator listened to?")
+    if not recording.frames:
+        raise LiveError(f"{len(recording.camera)} camera images arrived but no prediction on {FRAMES_TOPIC}")
+    k, period = model.horizon, model.frame_period
+    height, width = model.resolution or (recording.frames[0].msg.height, recording.frames[0].msg.width)
+    counts = StreamCounts(read=len(recording.camera) + recording.camera_rejected, rejected=recording.camera_rejected)
+    live = LiveCounts(camera_received=len(recording.camera), predicted_frames_received=len(recording.frames),
+                      uncertainty_maps_received=len(recording.uncertainty))
+    sequences = _replay_buffer(recording.camera, model, max_gap_periods, counts)
+    live.inputs_expected = len(sequences)
+
+    input_stamps = [a.stamp_ns for a in recording.camera]
+    matched, live.unmatched_frames = assign_horizons(recording.frames, input_stamps, period, k)
+    matched_maps, live.unmatched_maps = assign_horizons(recording.uncertainty, input_stamps, period, k)
+    frame_sets, map_sets = _sets(matched), _sets(matched_maps)
+    live.inputs_predicted = sum(1 for s in sequences if s in frame_sets)
+
+    by_stamp = {}
+    for i, a in enumerate(recording.camera):
+        by_stamp.setdefault(a.stamp_ns, i)
+    arrival_stamps = np.array(sorted(by_stamp), dtype=np.int64)
+    camera_period_ns = float(np.median(np.diff(arrival_stamps))) if len(arrival_stamps) > 1 else period * 1e9
+
+    def frame(index: int, channels: int) -> np.ndarray:
+        return match_channels(fit_to_model(recording.camera[index].image, height, width), channels)
+
+    scorer = Scorer(k, FlowExtrapolation(), motion_threshold, strips, min_moving_fraction)
+    batch: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]] = []
+
+    def flush() -> None:
+        inputs, targets, predicted, std, stamps = (np.stack(x) for x in zip(*batch))
+        scorer.score(inputs, targets, Prediction(predicted.astype(np.float32) / 255.0, std), stamps.tolist())
+        batch.clear()
+
+    for input_stamp in sorted(frame_sets):
+        frames_k, maps_k = frame_sets[input_stamp], map_sets.get(input_stamp, {})
+        if len(frames_k) < k or len(maps_k) < k:
+            live.incomplete_sets += 1
+            continue
+        live.complete_sets += 1
+        if input_stamp not in sequences:
+            live.no_input_sequence += 1
+            continue
+        truth = [nearest_stamp(arrival_stamps, frames_k[j].stamp_ns, camera_period_ns / 2) for j in range(1, k + 1)]
+        if any(t is None for t in truth):
+            live.beyond_recording += 1
+            continue
+        try:
+            predicted = np.stack([image_to_array(frames_k[j].msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)[0]
+                                  for j in range(1, k + 1)])
+            std = np.stack([float_image(maps_k[j].msg) for j in range(1, k + 1)])
+        except (ImageError, ValueError):
+            live.malformed += 1
+            continue
+        channels = predicted.shape[-1]
+        if predicted.shape[1:3] != (height, width) or std.shape[1:] != (height, width):
+            live.malformed += 1
+            continue
+        inputs = np.stack([frame(int(i), channels) for i in sequences[input_stamp]])
+        targets = np.stack([frame(by_stamp[t], channels) for t in truth])
+        batch.append((inputs, targets, predicted, std, input_stamp / 1e9))
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    if scorer.scored == 0:
+        raise LiveError(f"no prediction could be scored: {vars(live)}")
+
+    if recording.sent is not None:
+        sent, measured = recording.sent, "end to end: input published by the replayer -> its k=K prediction received"
+    else:
+        sent = [Published(a.stamp_ns, a.arrived) for a in recording.camera]
+        measured = "end to end: input received by the evaluator -> its k=K prediction received"
+    latency = end_to_end_latency_ms(matched, sent, k)
+    result = metrics_dict(scorer, {"p50": latency["p50"], "p99": latency["p99"]}, counts, (height, width), period,
+                          model.input_frames)
+    frames_dropped = live.inputs_expected - live.inputs_predicted
+    node_counters = {key: int(value) for key, value in recording.diagnostics.items()  # the node's own view
+                     if (key.startswith("frames_") or key == "buffer_restarts") and value.isdigit()}
+    details = vars(live).copy()
+    details.update(camera_published=len(recording.sent) if recording.sent is not None else None,
+                   camera_in_bag=recording.expected, latency_count=latency["count"], interrupted=recording.interrupted,
+                   node=node_counters)
+    result.update(mode="live", source=recording.source, model_file=model.model, backend=model.backend,
+                  latency_measured=measured, frames_dropped=frames_dropped, live=details,
+                  failed_predictions=node_counters.get("frames_failed"))  # the node's count of failed inferences
+    result["notes"] += (
+        "; live: each prediction is scored against the camera frame that arrived at its stamp (nearest within half "
+        "a camera period); frames_dropped: inputs that completed a full buffer but got no prediction")
+    return result
+
+
+def run(options: LiveOptions, motion_threshold: float = metrics.MOTION_THRESHOLD_PX, max_gap_periods: float = 1.5,
+        strips: StripSelector | None = None, min_moving_fraction: float = MIN_MOVING_FRACTION) -> dict:
+    """Record a live session and score it."""
+    return score_recording(record(options), motion_threshold, max_gap_periods, strips, min_moving_fraction)
