@@ -66,3 +66,89 @@ def test_wrong_input_shape_is_a_value_error():
         predictor.predict(np.zeros((1, 3, 64, 64, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         predictor.predict(np.zeros((1, 4, 64, 64, 3), np.float32))
+
+
+# --- backend: auto, the choice logic (availability monkeypatched; nothing here runs on a GPU) ---
+
+def _fake_availability(monkeypatch, tensorrt=False, providers=("CPUExecutionProvider",), cuda=False):
+    import video_predictor.backends as backends
+
+    monkeypatch.setattr(backends, "tensorrt_available",
+                        lambda: (True, "TensorRT 10.3 and a GPU are present") if tensorrt else (False, "the tensorrt package is not installed"))
+    monkeypatch.setattr(backends, "onnxruntime_providers", lambda: None if providers is None else list(providers))
+    monkeypatch.setattr(backends, "cuda_available", lambda: (True, "a GPU") if cuda else (False, "no CUDA GPU is visible to torch"))
+    return backends._choose_backend
+
+
+@pytest.fixture
+def both_files(tmp_path):
+    for suffix in (".onnx", ".pt"):
+        (tmp_path / f"m{suffix}").write_bytes(b"")
+    return tmp_path / "m.onnx"
+
+
+def test_auto_prefers_tensorrt_on_a_gpu_device_only(monkeypatch, both_files):
+    choose = _fake_availability(monkeypatch, tensorrt=True, providers=("CUDAExecutionProvider", "CPUExecutionProvider"), cuda=True)
+    choice = choose(both_files, "cuda:0")
+    assert (choice.backend, choice.device) == ("tensorrt", "cuda:0") and "TensorRT 10.3" in choice.reason
+    choice = choose(both_files, "cpu")  # the user asked for the CPU: no GPU backend, even where one could run
+    assert (choice.backend, choice.device) == ("onnxruntime", "cpu") and "device is cpu" in choice.reason
+
+
+def test_auto_uses_onnxruntime_cuda_provider_when_tensorrt_cannot_run(monkeypatch, both_files):
+    choose = _fake_availability(monkeypatch, tensorrt=False, providers=("CUDAExecutionProvider", "CPUExecutionProvider"), cuda=True)
+    choice = choose(both_files, "cuda")
+    assert (choice.backend, choice.device) == ("onnxruntime", "cuda")
+    assert "CUDA provider" in choice.reason and "tensorrt package is not installed" in choice.reason
+
+
+def test_auto_falls_back_to_onnxruntime_cpu_without_a_cuda_provider(monkeypatch, both_files):
+    choose = _fake_availability(monkeypatch, tensorrt=False, providers=("CPUExecutionProvider",))
+    choice = choose(both_files, "cuda")
+    assert (choice.backend, choice.device) == ("onnxruntime", "cpu")
+    assert "no CUDA provider" in choice.reason and "TensorRT not used" in choice.reason
+
+
+def test_auto_falls_back_to_torch_without_onnxruntime_or_onnx_file(monkeypatch, both_files, tmp_path):
+    choose = _fake_availability(monkeypatch, tensorrt=True, providers=None, cuda=True)
+    choice = choose(both_files, "cpu")
+    assert (choice.backend, choice.device) == ("torch", "cpu") and "onnxruntime is not installed" in choice.reason
+    only_pt = tmp_path / "solo.pt"
+    only_pt.write_bytes(b"")
+    choice = choose(only_pt, "cuda")  # TensorRT could run, but it needs an ONNX file
+    assert (choice.backend, choice.device) == ("torch", "cuda") and "no .onnx file" in choice.reason
+    _fake_availability(monkeypatch, cuda=False)
+    choice = choose(only_pt, "cuda")
+    assert (choice.backend, choice.device) == ("torch", "cpu") and "no CUDA GPU" in choice.reason
+
+
+def test_auto_with_onnx_only_and_no_runtime_is_a_clear_error(monkeypatch, tmp_path):
+    choose = _fake_availability(monkeypatch, tensorrt=False, providers=None)
+    only_onnx = tmp_path / "solo.onnx"
+    only_onnx.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="no backend can run it here.*onnxruntime is not installed"):
+        choose(only_onnx, "cpu")
+
+
+def test_auto_on_cuda_without_gpu_really_runs_onnxruntime_on_cpu():
+    """Real availability (this test does not pretend): asking for cuda where there is none still works."""
+    import video_predictor.backends as backends
+
+    if backends.tensorrt_available()[0] or "CUDAExecutionProvider" in (backends.onnxruntime_providers() or []):
+        pytest.skip("this machine has a GPU path; the fallback is covered by the monkeypatched tests")
+    predictor, reason = create_predictor("", backend="auto", device="cuda")
+    assert predictor.backend_name == "onnxruntime" and "on cpu" in reason
+    assert predictor.session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_tensorrt_backend_errors_name_the_reason(monkeypatch):
+    import video_predictor.backends as backends
+
+    monkeypatch.setattr(backends, "tensorrt_available", lambda: (False, "no CUDA GPU is visible to torch"))
+    with pytest.raises(ModelLoadError, match="cannot run here: no CUDA GPU"):
+        create_predictor("", backend="tensorrt", device="cuda")
+    monkeypatch.setattr(backends, "tensorrt_available", lambda: (True, "pretend"))  # refused before anything runs
+    with pytest.raises(ModelLoadError, match="runs on a CUDA GPU; set device to cuda"):
+        create_predictor("", backend="tensorrt", device="cpu")
+    with pytest.raises(ModelLoadError, match="unknown precision"):
+        create_predictor("", backend="onnxruntime", precision="int8")

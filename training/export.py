@@ -1,7 +1,8 @@
 """Export a checkpoint to ONNX (the whole K-step rollout in one graph) and, where
 TensorRT and a GPU are present, to a TensorRT engine.
 
-    python -m training.export --checkpoint CKPT --out MODEL.onnx [--engine MODEL.engine] [--horizon K]
+    python -m training.export --checkpoint CKPT --out MODEL.onnx [--horizon K]
+        [--engine MODEL.engine [--fp16] [--workspace-mb N] [--max-batch B] [--device cuda:N]]
 
 The model metadata goes into the ONNX file, so the ONNX file alone configures the node.
 ONNX Runtime's output is checked against PyTorch's before the file is kept.
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from video_predictor.backends import tensorrt_available
+from video_predictor.backends.tensorrt_backend import DEFAULT_MAX_BATCH
 from video_predictor.metadata import ModelMetadata
 from video_predictor.model_file import load_model_file
 from video_predictor.models import PredictorGraph, build_model
@@ -87,7 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="ONNX file to write")
     parser.add_argument("--engine", default=None, help="also build a TensorRT engine here (needs TensorRT and an NVIDIA GPU)")
     parser.add_argument("--horizon", type=int, default=0, help="K steps in the graph (default: the model's)")
+    engine = parser.add_argument_group("TensorRT engine (with --engine)")
+    engine.add_argument("--fp16", action="store_true", help="build the engine in FP16 (inputs and outputs stay FP32)")
+    engine.add_argument("--workspace-mb", type=int, default=0, help="TensorRT builder workspace limit in MiB (default: TensorRT's)")
+    engine.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="largest batch the engine accepts")
+    engine.add_argument("--device", default="cuda", help="GPU to build for (cuda or cuda:N)")
     args = parser.parse_args(argv)
+    if not args.engine and (args.fp16 or args.workspace_mb or args.max_batch != DEFAULT_MAX_BATCH):
+        parser.error("--fp16, --workspace-mb and --max-batch apply to the TensorRT engine: add --engine PATH")
+    if args.workspace_mb < 0 or args.max_batch < 1:
+        parser.error("--workspace-mb must be >= 0 and --max-batch >= 1")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         metadata, diff = export_onnx(Path(args.checkpoint), Path(args.out), args.horizon)
@@ -96,12 +107,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.info("wrote %s: K=%d rollout, %dx%d, max |onnxruntime - torch| = %.2e", args.out, metadata.horizon, metadata.height, metadata.width, diff)
     if args.engine:
-        ok, why = tensorrt_available()
-        if not ok:
-            log.error("TensorRT engine not built: %s. The ONNX file works with backend onnxruntime.", why)
-            return 2
-        log.error("TensorRT engine building is not implemented yet (deployment issue)")
+        return build_engine(Path(args.out), Path(args.engine), "fp16" if args.fp16 else "fp32", args.workspace_mb, args.max_batch, args.device)
+    return 0
+
+
+def build_engine(onnx_path: Path, engine_path: Path, precision: str, workspace_mb: int, max_batch: int, device: str) -> int:
+    """Build (or confirm up to date) the engine through the node's own engine cache; exit status."""
+    ok, why = tensorrt_available()
+    if not ok:
+        log.error("TensorRT engine not built: %s. The ONNX file works with backend onnxruntime.", why)
         return 2
+    if not device.startswith("cuda"):
+        log.error("TensorRT engine not built: --device must be cuda or cuda:N, got %r", device)
+        return 2
+    from video_predictor.backends.engine_cache import EngineCacheError
+    from video_predictor.backends.tensorrt_backend import load_engine
+
+    try:
+        result, _ = load_engine(onnx_path, engine_path, precision, max_batch, workspace_mb, device)
+    except (EngineCacheError, RuntimeError, OSError, ValueError) as exc:
+        log.error("TensorRT engine not built: %s", exc)
+        return 1
+    if result.built:
+        log.info("wrote %s (%s, batch 1..%d) in %.0f s, key file %s.json", engine_path, precision, max_batch, result.build_seconds, engine_path.name)
+    else:
+        log.info("%s is up to date for this ONNX file, TensorRT version, GPU and precision; kept it", engine_path)
     return 0
 
 
