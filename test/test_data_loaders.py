@@ -23,6 +23,7 @@ from training.data.cache import read_cache
 from training.data.dataset import load_clip_set
 from training.data.formats import detect_format
 from training.data.patches import moving_patch_offsets
+from training.data.pool import ClipPool
 from training.data.sequence import DataError
 from video_predictor.bag_io import write_image_bag
 from video_predictor.model_file import load_model_file
@@ -380,6 +381,17 @@ def test_moving_patch_offsets_pick_the_moving_area():
     tops, lefts = offsets.tops[10:], offsets.lefts[10:]
     assert ((0 <= tops) & (tops <= 48) & (0 <= lefts) & (lefts <= 48)).all()
     assert len(set(zip(tops.tolist(), lefts.tolist()))) > 1  # still clips: anywhere, not one fixed spot
+
+
+def test_pool_cuts_training_patches_where_things_move_when_asked():
+    background = np.full((64, 64, 3), 100, np.uint8)
+    clips = np.repeat(np.repeat(background[None, None], 4, axis=1), 8, axis=0)
+    for t in range(4):  # a bright square moving right, top-left corner only
+        clips[:, t, 4:12, 4 + t : 12 + t] = 250
+    filtered = next(ClipPool(clips, seed=0, augment=False, patch=16, patch_motion_threshold=1.0).batches(8))
+    assert all(int(p.max()) == 250 for p in filtered)  # every patch contains the motion
+    random = [next(ClipPool(clips, seed=s, augment=False, patch=16).batches(8)) for s in range(3)]
+    assert any(int(p.max()) == 100 for batch in random for p in batch)  # without the filter, many do not
 
 
 # --- trainer -----------------------------------------------------------------------

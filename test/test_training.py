@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from training import train
+from training.config import PRESET_DIR
 from training.data.pool import ClipPool
 from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
 from training.losses import gradient_difference_loss, laplace_nll, lp_loss
@@ -111,3 +112,22 @@ def test_cosine_schedule_decays_to_five_percent():
     config.optim.schedule = "wiggly"
     with pytest.raises(ValueError, match="schedule"):
         train.learning_rate(config, 3)
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+def test_every_preset_builds_its_model_and_training_method(preset):
+    from training.methods import METHODS
+
+    config = train.build_config(preset)
+    model = build_model(config.model.family, config.model.config)
+    method = METHODS[config.optim.method].from_config(model, config)
+    assert method.model is model and method.optimizers()
+
+
+def test_changing_the_family_starts_from_that_familys_default_config():
+    config = train.build_config("cpu-small", ["model.family=unet"])
+    assert config.model.family == "unet" and config.model.config == {}
+    kept = train.build_config("cpu-small", ["model.family=unet", "model.config={features: [4, 8]}"])
+    assert kept.model.config == {"features": [4, 8]}
+    with pytest.raises(SystemExit, match="model:"):
+        train.build_method(train.build_config("cpu-small", ["model.config={no_such_key: 1}"]))

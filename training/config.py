@@ -27,6 +27,7 @@ class DataSection:
     input_frames: int = 4
     rollout: int = 2  # recursive steps the loss sees
     patch: int = 0  # > 0: train on random patch x patch crops (0 = full frames)
+    patch_motion_threshold: float = 0.0  # > 0: crop only where frames change by more (grey levels); the paper's filter
     frame_period: float = 1 / 30  # seconds between training frames (metadata for the node); real data with times overrides it
     synthetic_clips: int = 2000
     synthetic: dict = field(default_factory=dict)  # SyntheticConfig overrides (motion statistics, noise)
@@ -43,14 +44,18 @@ class DataSection:
 
 @dataclass
 class OptimSection:
-    method: str = "generator"
+    method: str = "generator"  # or "adversarial" (training.methods.METHODS)
     steps: int = 3000
     batch_size: int = 16
     lr: float = 1e-3
     schedule: str = "constant"  # or "cosine": decays to 5% of lr by the last step
     ema: float = 0.0  # > 0: keep an exponential moving average of the weights and ship it
     loss: dict = field(default_factory=dict)  # weights for the method's losses
-    threads: int = 2
+    teacher_forcing: float = 0.0  # seq2seq: probability that the decoder sees the true previous frame
+    d_lr: float = 0.02  # adversarial: the discriminator's SGD learning rate (the paper's)
+    discriminator: dict = field(default_factory=dict)  # adversarial: DiscriminatorConfig overrides (width_multiplier, scales)
+    threads: int = 2  # CPU threads per process (0 = PyTorch's default)
+    device: str = "auto"  # auto (CUDA where present, else CPU), cpu, cuda, cuda:N
     seed: int = 0
     log_every: int = 25
     val_every: int = 500
@@ -115,4 +120,10 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def build_config(preset: str, overrides: list[str] | None = None) -> TrainConfig:
-    return TrainConfig.from_dict(apply_overrides(load_preset(preset), overrides or []))
+    preset_dict = load_preset(preset)
+    overrides = overrides or []
+    keys = [item.split("=", 1)[0] for item in overrides]
+    if "model.family" in keys and not any(k == "model.config" or k.startswith("model.config.") for k in keys):
+        # another family: the preset's network config belongs to its own family
+        preset_dict.setdefault("model", {})["config"] = {}
+    return TrainConfig.from_dict(apply_overrides(preset_dict, overrides))

@@ -14,9 +14,11 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -25,12 +27,15 @@ from training.data import dataset
 from training.data.pool import ClipPool, synthetic_clips
 from training.data.sequence import DataError
 from training.data.synthetic import SyntheticConfig
-from training.methods import METHODS
-from training.methods.generator import GeneratorLossWeights
+from training.distributed import DistributedContext, init_distributed, shutdown, wrap_for_training
+from training.methods import METHODS, TrainingMethod
 from video_predictor import metrics
 from video_predictor.metadata import ModelMetadata
 from video_predictor.model_file import atomic_torch_save, load_model_file, save_model_file
 from video_predictor.models import PredictorGraph, build_model
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 log = logging.getLogger("training.train")
 
@@ -64,7 +69,7 @@ def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
     )
 
 
-def load_clips(config: TrainConfig, cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def load_clips(config: TrainConfig, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """Training and validation clips: the built-in synthetic video, or ``data.source``
     (a recording or a clip cache). Recordings with frame times set data.frame_period."""
     d = config.data
@@ -78,36 +83,44 @@ def load_clips(config: TrainConfig, cache_dir: Path) -> tuple[np.ndarray, np.nda
             d.frame_period = clip_set.frame_period  # the model file must state the data's real rate
         return clip_set.train, clip_set.val
     synth = SyntheticConfig(**{**d.synthetic, "height": d.height, "width": d.width, "clip_length": clip_length})
-    train = synthetic_clips(d.synthetic_clips, synth, seed=config.optim.seed, cache_dir=cache_dir)
-    val = synthetic_clips(d.val_clips, synth, seed=config.optim.seed + 10_000, cache_dir=cache_dir)
-    return train, val
+    train_set = synthetic_clips(d.synthetic_clips, synth, seed=config.optim.seed, cache_dir=cache_dir)
+    val_set = synthetic_clips(d.val_clips, synth, seed=config.optim.seed + 10_000, cache_dir=cache_dir)
+    return train_set, val_set
 
 
 @torch.inference_mode()
-def validate(model: torch.nn.Module, clips: np.ndarray, input_frames: int, horizon: int) -> dict[str, list[float]]:
-    """PSNR/SSIM per horizon of the model and of copy-last-frame on held-out clips."""
+def validate(model: nn.Module, clips: np.ndarray, input_frames: int, horizon: int, device: torch.device | None = None, strips: int = 4) -> dict:
+    """PSNR/SSIM per horizon of the model and of copy-last-frame on held-out clips, and
+    image strips (last input | truth t+1 | prediction t+1) of the first ``strips`` clips."""
     model.eval()
     graph = PredictorGraph(model, horizon)
     inputs = clips[:, :input_frames]
     truth = clips[:, input_frames : input_frames + horizon]
-    predicted, _ = graph(torch.from_numpy(inputs).float())
-    predicted = np.clip(np.rint(predicted.numpy() * 255), 0, 255).astype(np.uint8)
+    predicted, _ = graph(torch.from_numpy(inputs).float().to(device or "cpu"))
+    predicted = np.clip(np.rint(predicted.cpu().numpy() * 255), 0, 255).astype(np.uint8)
     copy_last = np.repeat(inputs[:, -1:], horizon, axis=1)
-    result = {}
+    result: dict = {}
     for name, pred in (("model", predicted), ("copy_last", copy_last)):
         result[f"{name}_psnr"] = np.asarray(metrics.psnr(pred, truth)).mean(axis=0).round(3).tolist()
         result[f"{name}_ssim"] = np.asarray(metrics.ssim(pred, truth)).mean(axis=0).round(4).tolist()
+    result["strips"] = np.concatenate([inputs[:strips, -1], truth[:strips, 0], predicted[:strips, 0]], axis=2)
     return result
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
-    base, schedule = config.optim.lr, config.optim.schedule
+def schedule_factor(config: TrainConfig, step: int) -> float:
+    """Multiplier of every optimiser's initial learning rate at ``step``."""
+    schedule = config.optim.schedule
     if schedule == "constant":
-        return base
+        return 1.0
     if schedule == "cosine":
         progress = min(1.0, step / max(1, config.optim.steps))
-        return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
     raise ValueError(f"optim.schedule must be constant or cosine, got {schedule!r}")
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The generator's learning rate at ``step``."""
+    return config.optim.lr * schedule_factor(config, step)
 
 
 def seed_everything(seed: int) -> None:
@@ -126,20 +139,47 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is not None:  # not through --set: a path is not YAML
         config.data.source = args.data
     out = Path(args.out or f"runs/{config.preset}")
+    train(config, out, resume=args.resume, cache_dir=Path(args.cache_dir), tensorboard=not args.no_tensorboard)
+    return 0
+
+
+def build_method(config: TrainConfig) -> TrainingMethod:
+    try:
+        model = build_model(config.model.family, config.model.config)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"model: {error}") from None
+    if config.optim.method not in METHODS:
+        raise SystemExit(f"optim.method must be one of {', '.join(sorted(METHODS))}, got {config.optim.method!r}")
+    try:
+        return METHODS[config.optim.method].from_config(model, config)
+    except ValueError as error:
+        raise SystemExit(f"config: {error}") from None
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, cache_dir: Path | None = None, tensorboard: bool = True) -> nn.Module:
+    """Train as ``config`` says; writes ``out/model.pt`` and ``out/checkpoints/last.pt`` (on rank 0)
+    and returns the shipped network (the EMA weights where EMA is on)."""
+    context, device = init_distributed(config.optim.device)
+    try:
+        return _train(config, out, resume, cache_dir, tensorboard, context, device)
+    finally:
+        shutdown(context)
+
+
+def _train(config: TrainConfig, out: Path, resume: bool, cache_dir: Path | None, tensorboard: bool, context: DistributedContext, device: torch.device) -> nn.Module:
     ckpt_path = out / "checkpoints" / "last.pt"
-    seed_everything(config.optim.seed)
+    seed_everything(config.optim.seed)  # the same on every rank: DDP starts from identical weights anyway
     if config.optim.threads > 0:
         torch.set_num_threads(config.optim.threads)
 
-    model = build_model(config.model.family, config.model.config)
+    method = build_method(config)
+    model = method.model
     model_config = model.config.to_dict()
-    method_cls = METHODS[config.optim.method]
-    method = method_cls(model, config.data.input_frames, config.data.rollout, config.optim.lr, GeneratorLossWeights(**config.optim.loss))
     # The averaged weights generalise better than the last iterate's noisy ones.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema)) if config.optim.ema > 0 else None
     shipped = (lambda: ema.module) if ema is not None else (lambda: model)  # noqa: E731
     start_step = 0
-    if args.resume:
+    if resume:
         if not ckpt_path.is_file():
             raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
         _, _, payload = load_model_file(ckpt_path)
@@ -149,25 +189,43 @@ def main(argv: list[str] | None = None) -> int:
         start_step = int(payload["step"])
         torch.set_rng_state(payload["torch_rng"])
         log.info("resumed from %s at step %d", ckpt_path, start_step)
+    for module in method.modules().values():
+        module.to(device)
+    if ema is not None:
+        ema.to(device)
+    for optimizer in method.optimizers().values():  # optimiser state follows its parameters
+        optimizer.load_state_dict(optimizer.state_dict())
+    method.distribute(lambda module: wrap_for_training(module, context, device))
 
-    train_clips, val_clips = load_clips(config, Path(args.cache_dir))
+    train_clips, val_clips = load_clips(config, cache_dir)
     metadata = make_metadata(config, model_config)  # after loading: real data sets the frame period
-    pool = ClipPool(train_clips, seed=config.optim.seed, patch=config.data.patch)
+    # Each rank draws its own share of every step's batch from one shared order.
+    pool = ClipPool(
+        train_clips, seed=config.optim.seed, patch=config.data.patch, rank=context.rank, world_size=context.world_size,
+        patch_motion_threshold=config.data.patch_motion_threshold,
+    )
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("preset %s: %s model, %d parameters, %d training clips, %d steps of batch %d", config.preset, config.model.family, n_params, len(pool), config.optim.steps, config.optim.batch_size)
+    if context.is_main:
+        log.info(
+            "preset %s: %s model, %d parameters, %d training clips, %d steps of batch %d x %d process(es) on %s, method %s",
+            config.preset, config.model.family, n_params, len(pool), config.optim.steps, config.optim.batch_size,
+            context.world_size, device, config.optim.method,
+        )
 
     writer = None
-    if not args.no_tensorboard:
+    if tensorboard and context.is_main:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tensorboard"))
 
     def checkpoint(step: int) -> None:
+        if not context.is_main:
+            return
         atomic_torch_save(
             {
                 "format": "video_predictor.model/1",
                 "metadata": metadata.to_dict(),
-                "state_dict": shipped().state_dict(),
+                "state_dict": _cpu(shipped().state_dict()),
                 "training_state": method.state_dict(),
                 "ema": ema.state_dict() if ema is not None else {},
                 "step": step,
@@ -178,20 +236,23 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     batches = pool.batches(config.optim.batch_size, start_step)
-    progress = tqdm(range(start_step, config.optim.steps), initial=start_step, total=config.optim.steps, desc="training", dynamic_ncols=True, disable=None)
+    progress = tqdm(
+        range(start_step, config.optim.steps), initial=start_step, total=config.optim.steps, desc="training",
+        dynamic_ncols=True, disable=None if context.is_main else True,
+    )
     started = time.perf_counter()
     step = start_step
     for step in progress:
         for optimizer in method.optimizers().values():
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, step)
-        losses = method.train_step(next(batches))
+            for group in optimizer.param_groups:  # each optimiser keeps its own base rate (D's differs)
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * schedule_factor(config, step)
+        losses = method.train_step(next(batches).to(device, non_blocking=True))
         if ema is not None:
             ema.update_parameters(model)
         if not all(math.isfinite(v) for v in losses.values()):
             raise SystemExit(f"step {step}: loss is not finite ({losses}); lower optim.lr")
-        if step % config.optim.log_every == 0:
-            rate = (step + 1 - start_step) * config.optim.batch_size / (time.perf_counter() - started)
+        if step % config.optim.log_every == 0 and context.is_main:
+            rate = (step + 1 - start_step) * config.optim.batch_size * context.world_size / (time.perf_counter() - started)
             progress.set_postfix(loss=f"{losses['loss']:.4f}", clips_s=f"{rate:.0f}")
             if progress.disable and step % (10 * config.optim.log_every) == 0:  # no TTY: log instead
                 log.info("step %d/%d loss %.4f (%.0f clips/s)", step, config.optim.steps, losses["loss"], rate)
@@ -200,19 +261,35 @@ def main(argv: list[str] | None = None) -> int:
                     writer.add_scalar(f"train/{name}", value, step)
         if (step + 1) % config.optim.checkpoint_every == 0:
             checkpoint(step + 1)
-        if (step + 1) % config.optim.val_every == 0 or step + 1 == config.optim.steps:
-            scores = validate(shipped(), val_clips, config.data.input_frames, config.export_horizon)
-            log.info("step %d validation PSNR model %s | copy-last %s", step + 1, scores["model_psnr"], scores["copy_last_psnr"])
+        if context.is_main and ((step + 1) % config.optim.val_every == 0 or step + 1 == config.optim.steps):
+            scores = validate(shipped(), val_clips, config.data.input_frames, config.export_horizon, device)
+            log.info(
+                "step %d validation PSNR model %s | copy-last %s; SSIM model %s | copy-last %s",
+                step + 1, scores["model_psnr"], scores["copy_last_psnr"], scores["model_ssim"], scores["copy_last_ssim"],
+            )
             if writer:
-                for k, (m, c) in enumerate(zip(scores["model_psnr"], scores["copy_last_psnr"]), start=1):
-                    writer.add_scalars(f"val/psnr_t+{k}", {"model": m, "copy_last": c}, step + 1)
+                log_validation(writer, scores, step + 1)
     steps_done = max(step + 1, start_step)
     checkpoint(steps_done)
-    save_model_file(out / "model.pt", metadata, shipped().state_dict())
+    if context.is_main:
+        save_model_file(out / "model.pt", metadata, _cpu(shipped().state_dict()))
+        log.info("wrote %s (model file) after %d steps in %.0f s", out / "model.pt", steps_done, time.perf_counter() - started)
     if writer:
         writer.close()
-    log.info("wrote %s (model file) after %d steps in %.0f s", out / "model.pt", steps_done, time.perf_counter() - started)
-    return 0
+    return shipped()
+
+
+def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
+def log_validation(writer: "SummaryWriter", scores: dict, step: int) -> None:
+    """Per-horizon PSNR/SSIM against copy-last, and a strip per clip: last input | truth | prediction."""
+    for k, (m, c) in enumerate(zip(scores["model_psnr"], scores["copy_last_psnr"]), start=1):
+        writer.add_scalars(f"val/psnr_t+{k}", {"model": m, "copy_last": c}, step)
+    for k, (m, c) in enumerate(zip(scores["model_ssim"], scores["copy_last_ssim"]), start=1):
+        writer.add_scalars(f"val/ssim_t+{k}", {"model": m, "copy_last": c}, step)
+    writer.add_images("val/last_input|truth|prediction", scores["strips"], step, dataformats="NHWC")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,72 @@
-"""Textures for the synthetic generator: two real photos that scikit-learn ships, and
-procedural noise. Real photo statistics (edges, colour) without any download."""
+"""Textures for the synthetic generator: real photos that installed packages ship, and
+procedural noise. Real photo statistics (edges, colour, faces, foliage, text) without any
+download."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+# Natural photos in scikit-image's wheel (its synthetic test patterns are left out) and
+# matplotlib's sample data. None of them is a frame of an evaluation clip.
+SKIMAGE_PHOTOS = (
+    "astronaut.png", "brick.png", "camera.png", "chelsea.png", "coffee.png", "coins.png",
+    "grass.png", "gravel.png", "hubble_deep_field.jpg", "ihc.png", "moon.png",
+    "motorcycle_left.png", "page.png", "retina.jpg", "rocket.jpg", "text.png",
+)
+MATPLOTLIB_PHOTOS = ("grace_hopper.jpg",)
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)  # locate without importing the package
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _read_rgb(path: Path) -> np.ndarray | None:
+    from PIL import Image  # Pillow, not OpenCV: libpng warns on one of these files' colour profile
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except OSError:
+        return None
+
 
 @functools.lru_cache(maxsize=1)
 def sample_photos() -> tuple[np.ndarray, ...]:
-    """scikit-learn's sample images (china.jpg, flower.jpg), RGB uint8."""
+    """RGB uint8 photos: scikit-learn's two sample images, plus scikit-image's and
+    matplotlib's sample photos where those packages are installed."""
     from sklearn.datasets import load_sample_images
 
-    return tuple(np.ascontiguousarray(img) for img in load_sample_images().images)
+    photos = [np.ascontiguousarray(img) for img in load_sample_images().images]
+    for package, folder, names in (
+        ("skimage", "data", SKIMAGE_PHOTOS),
+        ("matplotlib", "mpl-data/sample_data", MATPLOTLIB_PHOTOS),
+    ):
+        root = _package_dir(package)
+        for name in names if root else ():
+            image = _read_rgb(root / folder / name)
+            if image is not None and min(image.shape[:2]) >= 64:
+                photos.append(image)
+    return tuple(photos)
+
+
+@functools.lru_cache(maxsize=1)
+def photo_fingerprint() -> str:
+    """Identifies the photo set, so cached synthetic clips change when it does (another
+    scikit-image version, or scikit-image not installed)."""
+    digest = hashlib.sha1()
+    for photo in sample_photos():
+        digest.update(str(photo.shape).encode())
+        digest.update(np.ascontiguousarray(photo[::16, ::16]).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def procedural_texture(rng: np.random.Generator, size: int) -> np.ndarray:

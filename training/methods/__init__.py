@@ -1,8 +1,15 @@
 """Training methods: one class per method over a shared base (OpenSTL style)."""
 
+from training.methods.adversarial import AdversarialMethod
 from training.methods.base import TrainingMethod
 from training.methods.generator import GeneratorMethod
+from training.methods.seq2seq import Seq2SeqMethod
 
-METHODS = {"generator": GeneratorMethod}
+# optim.method -> class
+METHODS: dict[str, type[TrainingMethod]] = {
+    "generator": GeneratorMethod,
+    "adversarial": AdversarialMethod,
+    "seq2seq": Seq2SeqMethod,
+}
 
-__all__ = ["METHODS", "GeneratorMethod", "TrainingMethod"]
+__all__ = ["METHODS", "AdversarialMethod", "GeneratorMethod", "Seq2SeqMethod", "TrainingMethod"]

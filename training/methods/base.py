@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 
 def to_model_range(clip: torch.Tensor) -> torch.Tensor:
@@ -18,9 +21,20 @@ class TrainingMethod(ABC):
     """Owns the networks' optimisers and turns a batch of clips into one update."""
 
     def __init__(self, model: nn.Module, input_frames: int, rollout: int) -> None:
-        self.model = model
+        self.model = model  # what is checkpointed and shipped
+        self.forward_model = model  # what training runs forward through (DDP-wrapped on several ranks)
         self.input_frames = input_frames
         self.rollout = rollout
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Run training forward passes through ``wrap(network)`` (DistributedDataParallel),
+        while checkpoints keep the plain networks' weights."""
+        self.forward_model = wrap(self.model)
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, model: nn.Module, config: "TrainConfig") -> "TrainingMethod":
+        """The method with its optimisers and loss weights as the training config says."""
 
     @abstractmethod
     def train_step(self, clip: torch.Tensor) -> dict[str, float]:

@@ -4,7 +4,8 @@ adversarial term)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,9 @@ from torch import nn
 
 from training.losses import gradient_difference_loss, laplace_nll, lp_loss
 from training.methods.base import TrainingMethod, to_model_range
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 
 @dataclass
@@ -29,6 +33,24 @@ class GeneratorLossWeights:
     # noisy flow estimate costs far more on textured real footage than on synthetic clips.
     smoothness: float = 0.0
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "GeneratorLossWeights":
+        known = set(asdict(cls()))
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown loss weights {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+# Unweighted loss terms; each is multiplied by the GeneratorLossWeights field of its name.
+TERMS = ("lp", "gdl", "nll", "sparsity", "smoothness")
+
+
+class RolloutStep(NamedTuple):
+    window: torch.Tensor  # (B, N, C, H, W) the frames the step saw, in [-1, 1]
+    predictions: list[torch.Tensor]  # per scale, coarse to fine
+    target: torch.Tensor  # (B, C, H, W) the true next frame
+
 
 class GeneratorMethod(TrainingMethod):
     def __init__(self, model: nn.Module, input_frames: int, rollout: int, lr: float, weights: GeneratorLossWeights) -> None:
@@ -36,39 +58,44 @@ class GeneratorMethod(TrainingMethod):
         self.weights = weights
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
+    @classmethod
+    def from_config(cls, model: nn.Module, config: "TrainConfig") -> "GeneratorMethod":
+        return cls(model, config.data.input_frames, config.data.rollout, config.optim.lr, GeneratorLossWeights.from_dict(config.optim.loss))
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generator": self.optimizer}
 
-    def generator_losses(self, clip: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Reconstruction losses of a recursive rollout; gradients flow through the recursion."""
+    def rollout_terms(self, clip: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[RolloutStep]]:
+        """Unweighted reconstruction terms of a recursive rollout, summed over scales and
+        steps (gradients flow through the recursion), and each step's predictions."""
         x = to_model_range(clip)
         n, w = self.input_frames, self.weights
         window = x[:, :n]
-        total = x.new_zeros(())
-        parts = {"lp": 0.0, "gdl": 0.0, "nll": 0.0, "sparsity": 0.0, "smoothness": 0.0}
+        terms = {name: x.new_zeros(()) for name in TERMS}
+        steps = []
         for step in range(self.rollout):
             target = x[:, n + step]
-            predictions, log_scale, change, roughness = self.model(window)
-            if w.sparsity > 0:
-                total = total + w.sparsity * change
-                parts["sparsity"] += change.item()
-            if w.smoothness > 0:
-                total = total + w.smoothness * roughness
-                parts["smoothness"] += roughness.item()
+            predictions, log_scale, change, roughness = self.forward_model(window)
+            terms["sparsity"] = terms["sparsity"] + change
+            terms["smoothness"] = terms["smoothness"] + roughness
             for pred in predictions:
                 factor = target.shape[-1] // pred.shape[-1]
                 scaled_target = F.avg_pool2d(target, factor) if factor > 1 else target
-                lp = lp_loss(pred, scaled_target, w.p)
-                gdl = gradient_difference_loss(pred, scaled_target, w.alpha)
-                total = total + w.lp * lp + w.gdl * gdl
-                parts["lp"] += lp.item()
-                parts["gdl"] += gdl.item()
-            if log_scale is not None and w.nll > 0:
-                nll = laplace_nll((predictions[-1].detach() - target).abs(), log_scale)
-                total = total + w.nll * nll
-                parts["nll"] += nll.item()
+                terms["lp"] = terms["lp"] + lp_loss(pred, scaled_target, w.p)
+                terms["gdl"] = terms["gdl"] + gradient_difference_loss(pred, scaled_target, w.alpha)
+            if log_scale is not None:
+                terms["nll"] = terms["nll"] + laplace_nll((predictions[-1].detach() - target).abs(), log_scale)
+            steps.append(RolloutStep(window, predictions, target))
             window = torch.cat([window[:, 1:], predictions[-1].unsqueeze(1)], dim=1)
-        return total, parts
+        return terms, steps
+
+    def weighted_sum(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The combined loss with this method's configured weights (never defaults)."""
+        return sum((float(getattr(self.weights, name)) * value for name, value in terms.items()), start=torch.zeros(()))
+
+    def generator_losses(self, clip: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        terms, _ = self.rollout_terms(clip)
+        return self.weighted_sum(terms), {name: value.item() for name, value in terms.items()}
 
     def train_step(self, clip: torch.Tensor) -> dict[str, float]:
         self.model.train()
