@@ -13,19 +13,27 @@ from video_predictor.models import build_model
 onnx = pytest.importorskip("onnx")
 
 
-@pytest.fixture()
-def trained_like_checkpoint(tmp_path):
-    """A small model with random (non-identity) weights, so the comparison means something."""
-    torch.manual_seed(0)
-    config = {
+# A small config of every model family: each must export and run on every backend alike.
+FAMILY_CONFIGS = {
+    "multiscale": {
         "input_frames": 3,
         "scales": [{"features": [8], "kernels": [3, 3]}] * 2 + [{"features": [4], "kernels": [3, 3]}] * 2,
-    }
-    model = build_model("multiscale", config)
+    },
+    "convlstm": {"input_frames": 3, "stem": [4, 8], "hidden": [8, 8]},
+    "unet": {"input_frames": 3, "features": [4, 8, 16], "width_multiplier": 1.0},
+}
+
+
+@pytest.fixture(params=sorted(FAMILY_CONFIGS))
+def trained_like_checkpoint(tmp_path, request):
+    """A small model with random (non-identity) weights, so the comparison means something."""
+    torch.manual_seed(0)
+    family = request.param
+    model = build_model(family, FAMILY_CONFIGS[family])
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    metadata = ModelMetadata(family="multiscale", input_frames=3, horizon=4, height=32, width=32, channels=3,
+    metadata = ModelMetadata(family=family, input_frames=3, horizon=4, height=32, width=32, channels=3,
                              frame_period=0.1, model_config=model.config.to_dict())
     path = tmp_path / "model.pt"
     save_model_file(path, metadata, model.state_dict())

@@ -11,11 +11,15 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
+from video_predictor.models.convlstm import ConvLSTMConfig, ConvLSTMSeq2Seq
 from video_predictor.models.multiscale import MultiScaleConfig, MultiScaleGenerator
+from video_predictor.models.unet import UNetConfig, UNetPredictor
 
 # family name -> (config class, module class)
 FAMILIES: dict[str, tuple[Callable[..., Any], Callable[..., nn.Module]]] = {
     "multiscale": (MultiScaleConfig, MultiScaleGenerator),
+    "convlstm": (ConvLSTMConfig, ConvLSTMSeq2Seq),
+    "unet": (UNetConfig, UNetPredictor),
 }
 
 

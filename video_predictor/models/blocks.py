@@ -42,3 +42,13 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     grid_y = base_y + flow[:, 1] * (2.0 / h)
     grid = torch.stack((grid_x, grid_y), dim=-1)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Two 3x3 convolutions with ReLU: one U-Net level."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1),
+        nn.ReLU(inplace=True),
+    )

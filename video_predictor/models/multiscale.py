@@ -16,13 +16,14 @@ Both heads can also emit a per-pixel Laplace log-scale (heteroscedastic uncertai
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, NamedTuple
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from video_predictor.models.blocks import conv_stack, downsample, upsample2, warp
+from video_predictor.models.family_config import DictConfig
+from video_predictor.models.step_output import StepOutput, laplace_std01
 
 HEADS = ("warp", "pixels")
 # Laplace scale at initialisation, in [-1, 1] units (about 3 grey levels of std).
@@ -36,7 +37,7 @@ class ScaleConfig:
 
 
 @dataclass
-class MultiScaleConfig:
+class MultiScaleConfig(DictConfig):
     input_frames: int = 4
     channels: int = 3
     head: str = "warp"
@@ -63,20 +64,6 @@ class MultiScaleConfig:
     def divisor(self) -> int:
         """Height and width must be multiples of this."""
         return 2 ** (len(self.scales) - 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "MultiScaleConfig":
-        return cls(**dict(data))
-
-
-class StepOutput(NamedTuple):
-    predictions: list[torch.Tensor]  # per scale, coarse to fine, (B, C, h, w) in [-1, 1]
-    log_scale: torch.Tensor | None  # (B, 1, H, W) Laplace log-scale at full resolution
-    change: torch.Tensor  # mean |flow increment| + mean |residual| summed over scales (for a sparsity prior)
-    roughness: torch.Tensor  # mean |spatial gradient of the flow| summed over scales (for a smoothness prior)
 
 
 class MultiScaleGenerator(nn.Module):
@@ -154,8 +141,3 @@ class MultiScaleGenerator(nn.Module):
             stds.append(laplace_std01(log_scale) if log_scale is not None else torch.zeros_like(nxt[:, 0]))
             window = torch.cat([window[:, 1:], nxt.unsqueeze(1)], dim=1)
         return torch.stack(outputs, dim=1), torch.stack(stds, dim=1)
-
-
-def laplace_std01(log_scale: torch.Tensor) -> torch.Tensor:
-    """Std of a Laplace(b) in [0, 1] units from its log b in [-1, 1] units: sqrt(2) * b / 2."""
-    return (math.sqrt(2.0) / 2.0) * torch.exp(log_scale.clamp(-12.0, 3.0))[:, 0]
