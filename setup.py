@@ -23,7 +23,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "predictor_node = video_predictor.node:main",
+            "predictor_node = video_predictor.entry:main",
         ],
     },
 )

@@ -40,7 +40,7 @@ def ros_env(domain_id: int) -> dict[str, str]:
 def node_command(*ros_args: str) -> list[str]:
     """The installed console script (the contract's .venv/bin/predictor_node), else the module."""
     script = Path(sys.executable).parent / "predictor_node"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.node"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.entry"]
     return command + ["--ros-args", *ros_args]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -420,3 +421,15 @@ def test_diagnostics_warn_before_the_first_frame(fake_node):
     assert (level, message) == (1, "no frames received yet")
     assert values["backend"] == "fake" and values["backend_reason"] == "fake backend for tests"
     assert values["latency_ms_p50"] == "nan" and values["frames_received"] == "0"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_node_is_still_importing_exits_quietly(tmp_path, signum):
+    """0.3 s after the start the console script is importing rclpy and the backends."""
+    with open(tmp_path / "node.log", "w") as log:
+        process = subprocess.Popen(node_command(), env=ros_env(DOMAIN + 103), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    time.sleep(0.3)
+    process.send_signal(signum)
+    exit_code = process.wait(timeout=30)
+    log_text = (tmp_path / "node.log").read_text()
+    assert exit_code == 0 and "Traceback" not in log_text, log_text

@@ -1,0 +1,28 @@
+"""Console entry point of ``predictor_node``.
+
+Importing the node (rclpy, numpy, the backends) takes about half a second; a SIGINT in that
+window would end in a KeyboardInterrupt traceback and a SIGTERM in exit code -15. Quiet
+handlers go in first, before any of those imports; ``node.main`` then installs its own.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main() -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_quietly)
+    from video_predictor.node import main as node_main
+
+    return node_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
