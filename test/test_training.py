@@ -131,3 +131,36 @@ def test_changing_the_family_starts_from_that_familys_default_config():
     assert kept.model.config == {"features": [4, 8]}
     with pytest.raises(SystemExit, match="model:"):
         train.build_method(train.build_config("cpu-small", ["model.config={no_such_key: 1}"]))
+
+
+def test_resuming_gives_exactly_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    """A run killed mid-epoch (after its step-2 checkpoint, during step 4) and resumed ends
+    where one that never stopped ends: same data order, optimiser, EMA and RNG state."""
+    def run(out, *extra):
+        assert train.main([
+            "--steps", "5", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-tensorboard",
+            "--set", f"model.config={TINY_MODEL}", "--set", "data.input_frames=2", "--set", "data.height=32",
+            "--set", "data.width=32", "--set", "data.patch=16", "--set", "data.synthetic_clips=12", "--set", "data.val_clips=2",
+            "--set", "optim.batch_size=4", "--set", "optim.checkpoint_every=2", "--set", "optim.val_every=100",
+            "--set", "optim.ema=0.9", "--set", "optim.schedule=cosine", "--set", "optim.threads=1", *extra,
+        ]) == 0
+        return load_model_file(out / "model.pt")[1]
+
+    straight = run(tmp_path / "straight")
+
+    original = ClipPool.batches
+
+    def killed_after_three_batches(self, batch_size, start_step=0):
+        for i, batch in enumerate(original(self, batch_size, start_step)):
+            if i == 3:
+                raise KeyboardInterrupt  # the kill, mid-epoch, between checkpoints
+            yield batch
+
+    monkeypatch.setattr(ClipPool, "batches", killed_after_three_batches)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed")
+    monkeypatch.setattr(ClipPool, "batches", original)
+    assert load_model_file(tmp_path / "killed" / "checkpoints" / "last.pt")[2]["step"] == 2
+    resumed = run(tmp_path / "killed", "--resume")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)

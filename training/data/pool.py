@@ -77,8 +77,8 @@ class ClipPool:
                 if self.augment:  # mirrored and time-reversed motion is motion too
                     batch = torch.where(flips[idx, None, None, None, None], batch.flip(3), batch)
                     batch = torch.where(reverse[idx, None, None, None, None], batch.flip(1), batch)
-                if self.patch:
-                    batch = self._crop(batch, gen)
+                if self.patch:  # crops drawn per step, so a resumed stream cuts the same ones
+                    batch = self._crop(batch, torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 100_003 + i + 1))
                 yield batch
                 step += 1
 
