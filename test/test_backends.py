@@ -152,3 +152,16 @@ def test_tensorrt_backend_errors_name_the_reason(monkeypatch):
         create_predictor("", backend="tensorrt", device="cpu")
     with pytest.raises(ModelLoadError, match="unknown precision"):
         create_predictor("", backend="onnxruntime", precision="int8")
+
+
+def test_auto_does_not_give_tensorrt_a_stochastic_graph(monkeypatch, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1]) for name in ("frames", "noise")]
+    output = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Add", ["frames", "noise"], ["out"])], "g", inputs, [output])
+    onnx.save(helper.make_model(graph), tmp_path / "svg.onnx")
+    choose = _fake_availability(monkeypatch, tensorrt=True, providers=("CUDAExecutionProvider", "CPUExecutionProvider"), cuda=True)
+    choice = choose(tmp_path / "svg.onnx", "cuda")
+    assert (choice.backend, choice.device) == ("onnxruntime", "cuda") and "stochastic" in choice.reason

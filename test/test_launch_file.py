@@ -44,7 +44,7 @@ def test_launch_node_runs_the_packaged_console_script():
     (node,) = calls(ast.parse(LAUNCH_FILE.read_text()), "Node")
     kw = keywords(node)
     assert ast.literal_eval(kw["package"]) == "video_predictor"
-    assert console_scripts()[ast.literal_eval(kw["executable"])] == "video_predictor.node:main"
+    assert console_scripts()[ast.literal_eval(kw["executable"])] == "video_predictor.entry:main"
     assert "parameters" in kw
     (remapping,) = kw["remappings"].elts
     assert ast.literal_eval(remapping.elts[0]) == "/camera/image_raw"

@@ -6,6 +6,12 @@ TensorRT and a GPU are present, to a TensorRT engine.
 
 The model metadata goes into the ONNX file, so the ONNX file alone configures the node.
 ONNX Runtime's output is checked against PyTorch's before the file is kept.
+
+Stochastic models (svg): the graph takes a second input ``noise`` (B, S, K, z_dim), standard
+normal, S dynamic (the S sample paths run as one batch), and has a third output
+``predicted_sample`` (the first sample); ``predicted_frames`` is the samples' per-pixel mean
+and ``uncertainty`` their std. The check feeds both runtimes the same noise, with another S
+than the one traced. TensorRT engines are built for single-input graphs only (not svg).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from video_predictor.backends import tensorrt_available
 from video_predictor.backends.tensorrt_backend import DEFAULT_MAX_BATCH
 from video_predictor.metadata import ModelMetadata
 from video_predictor.model_file import load_model_file
-from video_predictor.models import PredictorGraph, build_model
+from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 
 log = logging.getLogger("training.export")
 OPSET = 17  # GridSample (16+) and a version TensorRT 8.6+ parses
@@ -41,19 +47,30 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     metadata, state_dict, _ = load_model_file(checkpoint)
     if horizon:
         metadata = replace(metadata, horizon=horizon)
+    kind, stochastic = uncertainty_kind(metadata.family, metadata.model_config)
+    if stochastic:  # the ONNX file says what its std is, whatever the checkpoint's trainer wrote
+        metadata = replace(metadata, uncertainty=kind, stochastic=True)
     model = build_model(metadata.family, metadata.model_config)
     model.load_state_dict(state_dict)
-    graph = PredictorGraph(model, metadata.horizon).eval()
+    graph = PredictorGraph(model, metadata.horizon, with_sample=stochastic).eval()
     example = torch.rand(1, metadata.input_frames, metadata.height, metadata.width, metadata.channels) * 255
+    args: tuple[torch.Tensor, ...] = (example,)
+    input_names, output_names = ["frames"], ["predicted_frames", "uncertainty"]
+    dynamic_axes = {"frames": {0: "batch"}, "predicted_frames": {0: "batch"}, "uncertainty": {0: "batch"}}
+    if stochastic:
+        args = (example, torch.randn(model.noise_shape(1, 2, metadata.horizon)))
+        input_names.append("noise")
+        output_names.append("predicted_sample")
+        dynamic_axes.update({"noise": {0: "batch", 1: "samples"}, "predicted_sample": {0: "batch"}})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.onnx")
     torch.onnx.export(
         graph,
-        (example,),
+        args,
         str(tmp),
-        input_names=["frames"],
-        output_names=["predicted_frames", "uncertainty"],
-        dynamic_axes={"frames": {0: "batch"}, "predicted_frames": {0: "batch"}, "uncertainty": {0: "batch"}},
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_axes=dynamic_axes,
         opset_version=OPSET,
         dynamo=False,
     )
@@ -65,7 +82,10 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     onnx.checker.check_model(proto)
     onnx.save(proto, str(tmp))
     inputs = verify_inputs if verify_inputs is not None else np.random.default_rng(0).integers(0, 256, (2, *example.shape[1:])).astype(np.float32)
-    diff = _max_difference(graph, tmp, inputs.astype(np.float32))
+    noise = None
+    if stochastic:  # another batch and S than traced: both must stay dynamic
+        noise = np.random.default_rng(1).standard_normal(model.noise_shape(len(inputs), 3, metadata.horizon)).astype(np.float32)
+    diff = _max_difference(graph, tmp, inputs.astype(np.float32), noise)
     if diff > TOLERANCE:
         tmp.unlink()
         raise ExportError(f"ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE:.0e}); file not written")
@@ -73,14 +93,16 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     return metadata, diff
 
 
-def _max_difference(graph: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) -> float:
+def _max_difference(graph: torch.nn.Module, onnx_path: Path, inputs: np.ndarray, noise: np.ndarray | None = None) -> float:
+    """Largest |ORT - torch| over all outputs, for the same inputs (and noise)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    ort_frames, ort_std = session.run(None, {"frames": inputs})
+    feed = {"frames": inputs} if noise is None else {"frames": inputs, "noise": noise}
+    ort_outputs = session.run(None, feed)
     with torch.inference_mode():
-        torch_frames, torch_std = graph(torch.from_numpy(inputs))
-    return float(max(np.abs(ort_frames - torch_frames.numpy()).max(), np.abs(ort_std - torch_std.numpy()).max()))
+        torch_outputs = graph(torch.from_numpy(inputs)) if noise is None else graph(torch.from_numpy(inputs), torch.from_numpy(noise))
+    return float(max(np.abs(o - t.numpy()).max() for o, t in zip(ort_outputs, torch_outputs)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from training.methods import METHODS, TrainingMethod
 from video_predictor import metrics
 from video_predictor.metadata import ModelMetadata
 from video_predictor.model_file import atomic_torch_save, load_model_file, save_model_file
-from video_predictor.models import PredictorGraph, build_model
+from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
     d = config.data
+    uncertainty, stochastic = uncertainty_kind(config.model.family, model_config)
     return ModelMetadata(
         family=config.model.family,
         input_frames=d.input_frames,
@@ -63,7 +64,8 @@ def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
         width=d.width,
         channels=int(model_config.get("channels", 3)),
         frame_period=float(d.frame_period),
-        uncertainty="heteroscedastic" if model_config.get("heteroscedastic", True) else "none",
+        uncertainty=uncertainty,
+        stochastic=stochastic,
         training_data=f"{d.source}; preset {config.preset}",
         model_config=model_config,
     )
@@ -176,7 +178,8 @@ def _train(config: TrainConfig, out: Path, resume: bool, cache_dir: Path | None,
     model = method.model
     model_config = model.config.to_dict()
     # The averaged weights generalise better than the last iterate's noisy ones.
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema)) if config.optim.ema > 0 else None
+    # use_buffers: batch-norm statistics (SVG's encoder) are averaged along, not left at their start.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema), use_buffers=True) if config.optim.ema > 0 else None
     shipped = (lambda: ema.module) if ema is not None else (lambda: model)  # noqa: E731
     start_step = 0
     if resume:

@@ -46,7 +46,7 @@ from video_predictor.image_codec import (
     unit_to_uint8,
 )
 from video_predictor.node_diagnostics import NodeStats, StatsSnapshot, diagnostic_status
-from video_predictor.node_parameters import RELIABILITIES, ConfigError, declare_settings, updated_settings
+from video_predictor.node_parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
 from video_predictor.predictor import Prediction, PredictionError, Predictor
 from video_predictor.preprocess import fit_to_model
 
@@ -126,6 +126,8 @@ class PredictorNode(Node):
         self.predictor, self.backend_reason = predictor_factory(
             model=s.model, backend=s.backend, device=s.device, horizon=s.horizon, samples=s.samples,
             threads=s.threads)
+        self._sampling_note_logged = False
+        self._apply_sampling(s)
         self.predictor.warm_up()  # before subscribing: the first real frame pays no set-up cost
         md = self.predictor.metadata
         # the predictor yields this many frames; a run-time horizon publishes the first ones
@@ -137,7 +139,8 @@ class PredictorNode(Node):
         self.get_logger().info(
             f"model {s.model or '(packaged default)'}: {md.family}, {md.input_frames} frames in, "
             f"{self.predictor.horizon} out at {md.height}x{md.width}, period {md.frame_period:.4f} s; "
-            f"backend {self.predictor.backend_name} ({self.backend_reason})")
+            f"backend {self.predictor.backend_name} ({self.backend_reason}); uncertainty: {md.uncertainty}"
+            + (f", {s.samples} sample(s), publishing the {s.publish}" if md.stochastic else ""))
 
         output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(s.qos_depth, self.loaded_horizon),
                                 reliability=ReliabilityPolicy.RELIABLE)
@@ -237,6 +240,24 @@ class PredictorNode(Node):
             self.frames_pub.publish(array_to_image(frame, job.encoding, header))
             self.uncertainty_pub.publish(float_array_to_image(prediction.std[0, k], header))
 
+    def _apply_sampling(self, settings: NodeSettings) -> None:
+        """Hand samples and publish to a stochastic model's predictor; a deterministic
+        model ignores them (said once in the log, when they ask for more than it gives)."""
+        md = self.predictor.metadata
+        if md.stochastic:
+            self.predictor.samples = settings.samples
+            self.predictor.publish = settings.publish
+            if settings.samples == 1 and not self._sampling_note_logged:
+                self._sampling_note_logged = True
+                self.get_logger().warning(
+                    f"samples is 1: the {md.family} model draws a single future, so /predicted_uncertainty is 0; "
+                    "set samples >= 2 (e.g. 8) for a standard deviation across samples")
+        elif (settings.samples > 1 or settings.publish != "mean") and not self._sampling_note_logged:
+            self._sampling_note_logged = True
+            self.get_logger().info(
+                f"samples={settings.samples}, publish={settings.publish} ignored: the {md.family} model is deterministic "
+                f"(one prediction per input; its uncertainty is {md.uncertainty})")
+
     # -- diagnostics ---------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
@@ -271,8 +292,7 @@ class PredictorNode(Node):
         new = self.settings = updated_settings(old, changes, self.loaded_horizon)
         self.horizon = new.horizon or self.loaded_horizon
         self.buffer.max_gap_periods = new.max_gap_periods
-        if hasattr(self.predictor, "samples"):  # used by stochastic models only
-            self.predictor.samples = new.samples
+        self._apply_sampling(new)
         if new.diagnostics_period != old.diagnostics_period:
             self.destroy_timer(self.diagnostics_timer)
             self.diagnostics_timer = self.create_timer(new.diagnostics_period, self._publish_diagnostics)

@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
 
 from video_predictor.backends import BACKENDS
+from video_predictor.backends.sampling import PUBLISH_CHOICES
 from video_predictor.frame_buffer import FrameBuffer
 
 RELIABILITIES = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -34,6 +35,7 @@ class NodeSettings:
     device: str
     horizon: int
     samples: int
+    publish: str
     threads: int
     qos_depth: int
     qos_reliability: str
@@ -48,6 +50,8 @@ class NodeSettings:
             problems.append(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             problems.append(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if self.publish not in PUBLISH_CHOICES:
+            problems.append(f"publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}")
         if self.qos_reliability not in RELIABILITIES:
             problems.append(f"qos_reliability must be one of {', '.join(RELIABILITIES)}, got {self.qos_reliability!r}")
         try:  # the buffer owns the rule; a throw-away one checks the value before the model loads
@@ -67,8 +71,8 @@ def _float_range(low: float, high: float) -> list[FloatingPointRange]:
 
 
 #: parameters that take effect while the node runs; the rest are read at start-up only
-RUNTIME_PARAMETERS = ("horizon", "samples", "max_image_width", "max_image_height", "max_gap_periods",
-                      "diagnostics_period")
+RUNTIME_PARAMETERS = ("horizon", "samples", "publish", "max_image_width", "max_image_height",
+                      "max_gap_periods", "diagnostics_period")
 _AT_START_UP = " Read at start-up only: restart the node to change it."
 _AT_RUN_TIME = " Can be changed while the node runs."
 
@@ -92,8 +96,13 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
         "horizon", "Frames K predicted per input; 0: the model's own horizon. At run time: 1 up to the horizon "
         "the node started with (0 again: that one).", integer_range=_int_range(0, 100))),
     "samples": (1, _descriptor(
-        "samples", "Samples drawn per prediction to estimate uncertainty (stochastic models); deterministic models "
-        "use 1.", integer_range=_int_range(1, 64))),
+        "samples", "Future samples S drawn per input frame by stochastic models (svg), run as one batch; "
+        "/predicted_uncertainty is their per-pixel std (0 when S = 1). Deterministic models ignore it.",
+        integer_range=_int_range(1, 64))),
+    "publish": ("mean", _descriptor(
+        "publish", "What a stochastic model publishes on /predicted_frames: mean (per-pixel mean of the S samples) "
+        "or sample (one sampled future, sharp but one of many). Deterministic models ignore it.",
+        additional_constraints="one of: " + ", ".join(PUBLISH_CHOICES))),
     "threads": (0, _descriptor(
         "threads", "CPU threads the backend may use for inference; 0: the backend's default.",
         integer_range=_int_range(0, 256))),

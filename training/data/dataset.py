@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.config import DataSection, TrainConfig
+from training.data import moving_mnist
 from training.data.cache import read_cache
 from training.data.clips import ClipSet, clip_refs, gather, split_in_time, split_names, subset
 from training.data.decode import DecodedSequence, decode_sequence
@@ -84,7 +85,10 @@ def split(usable: list[DecodedSequence], data: DataSection, length: int, seed: i
 def load_clip_set(path: Path, data: DataSection, length: int, seed: int) -> ClipSet:
     """Train and validation clips of ``length`` frames from the dataset at ``path``
     (any kind in training.data.formats, or a clip cache). Raises DataError, naming the
-    path and the reason, when nothing usable is left."""
+    path and the reason, when nothing usable is left. ``smmnist`` (not a path): the
+    built-in Stochastic Moving MNIST (training/data/moving_mnist.py)."""
+    if str(path) == moving_mnist.SOURCE:
+        return moving_mnist.load_clip_set(data, length, seed)
     check_options(data)
     kind = resolve_format(path, data.format)
     if kind == CACHE:

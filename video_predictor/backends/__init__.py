@@ -77,6 +77,15 @@ def _resolve_file(model: Path, backend: str) -> Path:
     raise ModelLoadError(f"{model}: backend {backend!r} needs a {wanted} file and there is no {sibling.name} beside it")
 
 
+def _is_stochastic(onnx_path: Path) -> bool:
+    """Whether an exported graph draws samples (SVG: a second, ``noise`` input)."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    initializers = {init.name for init in graph.initializer}
+    return sum(1 for i in graph.input if i.name not in initializers) > 1
+
+
 def _choose_backend(model: Path, device: str) -> BackendChoice:
     """The ``auto`` choice: TensorRT, else ONNX Runtime (CUDA, else CPU), else PyTorch."""
     has_onnx = model.suffix == ".onnx" or model.with_suffix(".onnx").is_file()
@@ -92,6 +101,8 @@ def _choose_backend(model: Path, device: str) -> BackendChoice:
             passed_over.append("TensorRT not used: device is cpu")
         else:
             ok, why = tensorrt_available()
+            if ok and _is_stochastic(model.with_suffix(".onnx")):
+                ok, why = False, "the model is stochastic (a noise input), which the TensorRT backend does not take yet"
             if ok:
                 return BackendChoice("tensorrt", device, f"auto: TensorRT, as {why}")
             passed_over.append(f"TensorRT not used: {why}")

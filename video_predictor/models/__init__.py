@@ -1,7 +1,9 @@
 """Predictor networks (plain nn.Modules) and the graph the backends run.
 
 Every family has a config dataclass with ``from_dict``/``to_dict`` and a module with
-``rollout(frames, horizon) -> (frames in [-1, 1], std in [0, 1])``.
+``rollout(frames, horizon) -> (frames in [-1, 1], std in [0, 1])``. Stochastic families
+(``stochastic = True`` on the module: svg) also offer ``noise_shape`` and
+``sample(frames, horizon, noise)``; their std is the spread of S sampled futures.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from torch import nn
 
 from video_predictor.models.convlstm import ConvLSTMConfig, ConvLSTMSeq2Seq
 from video_predictor.models.multiscale import MultiScaleConfig, MultiScaleGenerator
+from video_predictor.models.svg import SVG, SVGConfig, sample_statistics
 from video_predictor.models.unet import UNetConfig, UNetPredictor
 
 # family name -> (config class, module class)
@@ -20,6 +23,7 @@ FAMILIES: dict[str, tuple[Callable[..., Any], Callable[..., nn.Module]]] = {
     "multiscale": (MultiScaleConfig, MultiScaleGenerator),
     "convlstm": (ConvLSTMConfig, ConvLSTMSeq2Seq),
     "unet": (UNetConfig, UNetPredictor),
+    "svg": (SVGConfig, SVG),
 }
 
 
@@ -31,19 +35,48 @@ def build_model(family: str, config: Mapping[str, Any]) -> nn.Module:
     return module_cls(config_cls.from_dict(config))
 
 
+def uncertainty_kind(family: str, config: Mapping[str, Any]) -> tuple[str, bool]:
+    """(ModelMetadata.uncertainty, ModelMetadata.stochastic) of a family's network:
+    "samples" for stochastic families, else "heteroscedastic" or "none" by its head."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; known: {', '.join(sorted(FAMILIES))}")
+    kind = getattr(FAMILIES[family][0], "uncertainty_kind", None)
+    if kind is not None:
+        return str(kind), True
+    return ("heteroscedastic" if config.get("heteroscedastic", True) else "none"), False
+
+
 class PredictorGraph(nn.Module):
     """What the backends run and the ONNX export traces: the whole K-step rollout.
 
     In:  frames (B, N, H, W, C) float32, 0..255 (uint8 values), channel order of training (RGB).
     Out: predicted frames (B, K, H, W, C) float32 in [0, 1]; std (B, K, H, W) float32 in [0, 1] units.
+
+    Stochastic models also take noise (B, S, K, z_dim), standard normal (drawn here for
+    ``samples`` paths when not given); the frames out are the per-pixel mean of the S
+    samples and std their spread; ``with_sample`` adds a third output, the first sample
+    (B, K, H, W, C), for a node that publishes a sample rather than the mean.
     """
 
-    def __init__(self, model: nn.Module, horizon: int) -> None:
+    def __init__(self, model: nn.Module, horizon: int, samples: int = 1, with_sample: bool = False) -> None:
         super().__init__()
+        if samples < 1:
+            raise ValueError(f"samples must be >= 1, got {samples}")
         self.model = model
         self.horizon = horizon
+        self.stochastic = bool(getattr(model, "stochastic", False))
+        self.samples = samples
+        self.with_sample = with_sample
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         x = frames.permute(0, 1, 4, 2, 3) * (2.0 / 255.0) - 1.0
-        predicted, std = self.model.rollout(x, self.horizon)
-        return (predicted.permute(0, 1, 3, 4, 2) + 1.0) * 0.5, std
+        if not self.stochastic:
+            predicted, std = self.model.rollout(x, self.horizon)
+            return (predicted.permute(0, 1, 3, 4, 2) + 1.0) * 0.5, std
+        if noise is None:
+            noise = torch.randn(self.model.noise_shape(x.shape[0], self.samples, self.horizon), device=x.device, dtype=x.dtype)
+        samples = self.model.sample(x, self.horizon, noise)  # (B, S, K, C, H, W) in [0, 1]
+        mean, std = sample_statistics(samples)
+        if self.with_sample:
+            return mean.permute(0, 1, 3, 4, 2), std, samples[:, 0].permute(0, 1, 3, 4, 2)
+        return mean.permute(0, 1, 3, 4, 2), std
