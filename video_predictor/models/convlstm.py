@@ -57,7 +57,6 @@ class ConvLSTMConfig(DictConfig):
         return [max(1, round(w * self.width_multiplier)) for w in widths]
 
 
-
 class SequenceOutput(NamedTuple):
     frames: torch.Tensor  # (B, K, C, H, W) in [-1, 1]
     log_scale: torch.Tensor | None  # (B, K, 1, H, W) Laplace log-scale in [-1, 1] units

@@ -45,7 +45,6 @@ class UNetConfig(DictConfig):
         return 2 ** (len(self.features) - 1)
 
 
-
 class UNetPredictor(nn.Module):
     """Predicts the next frame from N frames; ``rollout`` applies it K times."""
 
