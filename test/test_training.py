@@ -164,3 +164,21 @@ def test_resuming_gives_exactly_the_weights_of_an_uninterrupted_run(tmp_path, mo
     resumed = run(tmp_path / "killed", "--resume")
     assert straight.keys() == resumed.keys()
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_init_starts_a_run_from_a_model_files_weights(tmp_path):
+    common = [
+        "--cache-dir", str(tmp_path / "cache"), "--no-tensorboard", "--set", f"model.config={TINY_MODEL}",
+        "--set", "data.input_frames=2", "--set", "data.height=32", "--set", "data.width=32", "--set", "data.synthetic_clips=8",
+        "--set", "data.val_clips=2", "--set", "optim.batch_size=4", "--set", "optim.val_every=100", "--set", "optim.threads=1",
+    ]
+    assert train.main(["--steps", "2", "--out", str(tmp_path / "first"), *common]) == 0
+    first = load_model_file(tmp_path / "first" / "model.pt")[1]
+    assert train.main(["--steps", "0", "--init", str(tmp_path / "first" / "model.pt"), "--out", str(tmp_path / "second"), *common]) == 0
+    second = load_model_file(tmp_path / "second" / "model.pt")[1]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    with pytest.raises(SystemExit, match="another network config"):
+        train.main(["--steps", "0", "--init", str(tmp_path / "first" / "model.pt"), "--out", str(tmp_path / "third"),
+                    *common, "--set", "model.config={input_frames: 2, scales: [{features: [8], kernels: [3, 3]}, {features: [8], kernels: [3, 3]}, {features: [8], kernels: [3, 3]}, {features: [8], kernels: [3, 3]}]}"])
+    with pytest.raises(SystemExit, match="exclude each other"):
+        train.main(["--init", "x.pt", "--resume", "--out", str(tmp_path / "fourth"), *common])

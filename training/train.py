@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", default=None, help="training data (default: built-in synthetic video)")
     parser.add_argument("--out", default=None, help="output directory (default: runs/<preset>)")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/last.pt")
+    parser.add_argument("--init", default=None, metavar="MODEL.pt", help="start from this model file's weights (fine-tuning; same family and config)")
     parser.add_argument("--steps", type=int, default=None, help="override optim.steps")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. optim.lr=3e-4 (repeatable)")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "video_predictor"), help="where rendered synthetic clips are cached")
@@ -141,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is not None:  # not through --set: a path is not YAML
         config.data.source = args.data
     out = Path(args.out or f"runs/{config.preset}")
-    train(config, out, resume=args.resume, cache_dir=Path(args.cache_dir), tensorboard=not args.no_tensorboard)
+    if args.init and args.resume:
+        raise SystemExit("--init and --resume exclude each other: --resume continues a run, --init starts one")
+    init = Path(args.init) if args.init else None
+    train(config, out, resume=args.resume, cache_dir=Path(args.cache_dir), tensorboard=not args.no_tensorboard, init=init)
     return 0
 
 
@@ -158,17 +162,22 @@ def build_method(config: TrainConfig) -> TrainingMethod:
         raise SystemExit(f"config: {error}") from None
 
 
-def train(config: TrainConfig, out: Path, resume: bool = False, cache_dir: Path | None = None, tensorboard: bool = True) -> nn.Module:
+def train(
+    config: TrainConfig, out: Path, resume: bool = False, cache_dir: Path | None = None, tensorboard: bool = True, init: Path | None = None
+) -> nn.Module:
     """Train as ``config`` says; writes ``out/model.pt`` and ``out/checkpoints/last.pt`` (on rank 0)
     and returns the shipped network (the EMA weights where EMA is on)."""
     context, device = init_distributed(config.optim.device)
     try:
-        return _train(config, out, resume, cache_dir, tensorboard, context, device)
+        return _train(config, out, resume, cache_dir, tensorboard, context, device, init)
     finally:
         shutdown(context)
 
 
-def _train(config: TrainConfig, out: Path, resume: bool, cache_dir: Path | None, tensorboard: bool, context: DistributedContext, device: torch.device) -> nn.Module:
+def _train(
+    config: TrainConfig, out: Path, resume: bool, cache_dir: Path | None, tensorboard: bool, context: DistributedContext,
+    device: torch.device, init: Path | None = None,
+) -> nn.Module:
     ckpt_path = out / "checkpoints" / "last.pt"
     seed_everything(config.optim.seed)  # the same on every rank: DDP starts from identical weights anyway
     if config.optim.threads > 0:
@@ -177,6 +186,8 @@ def _train(config: TrainConfig, out: Path, resume: bool, cache_dir: Path | None,
     method = build_method(config)
     model = method.model
     model_config = model.config.to_dict()
+    if init is not None:
+        load_initial_weights(model, config, init)
     # The averaged weights generalise better than the last iterate's noisy ones.
     # use_buffers: batch-norm statistics (SVG's encoder) are averaged along, not left at their start.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.optim.ema), use_buffers=True) if config.optim.ema > 0 else None
@@ -280,6 +291,18 @@ def _train(config: TrainConfig, out: Path, resume: bool, cache_dir: Path | None,
     if writer:
         writer.close()
     return shipped()
+
+
+def load_initial_weights(model: nn.Module, config: TrainConfig, path: Path) -> None:
+    """Fine-tuning: the generator starts from a model file of the same family and network config."""
+    try:
+        metadata, state, _ = load_model_file(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--init: {error}") from None
+    if metadata.family != config.model.family or metadata.model_config != model.config.to_dict():
+        raise SystemExit(f"--init {path}: a {metadata.family} model with another network config than this run's; set model.config to match")
+    model.load_state_dict(state)
+    log.info("initial weights from %s", path)
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
