@@ -165,3 +165,21 @@ def test_auto_does_not_give_tensorrt_a_stochastic_graph(monkeypatch, tmp_path):
     choose = _fake_availability(monkeypatch, tensorrt=True, providers=("CUDAExecutionProvider", "CPUExecutionProvider"), cuda=True)
     choice = choose(tmp_path / "svg.onnx", "cuda")
     assert (choice.backend, choice.device) == ("onnxruntime", "cuda") and "stochastic" in choice.reason
+
+
+def test_onnxruntime_batch_one_session_agrees_with_the_dynamic_batch_one():
+    from video_predictor.backends.onnxruntime_backend import OnnxRuntimePredictor
+    from video_predictor.backends import default_model_path
+    from video_predictor.video_io import carphone_clip, video_frames
+    from video_predictor.preprocess import fit_to_model
+    import itertools
+
+    predictor = OnnxRuntimePredictor(default_model_path().with_suffix(".onnx"))
+    assert predictor._session_one is not None  # the node's one-sequence calls take the fixed-batch graph
+    frames = np.stack([fit_to_model(f.image, 64, 64) for f in itertools.islice(video_frames(carphone_clip()), 30, 38)])
+    sequences = np.stack([frames[:4], frames[4:]])
+    both = predictor.predict(sequences)
+    for i in range(2):
+        one = predictor.predict(sequences[i : i + 1])
+        np.testing.assert_allclose(one.frames[0], both.frames[i], atol=1e-5)
+        np.testing.assert_allclose(one.std[0], both.std[i], atol=1e-5)
