@@ -103,35 +103,23 @@ class Listener:
     diagnostics_at: float = 0.0
 
     def __post_init__(self) -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.node import Node
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
+        from video_predictor.background_node import BackgroundNode
         from video_predictor.node_diagnostics import STATUS_NAME
         from video_predictor.replay import ImageReplayer
 
         self._status_name = STATUS_NAME
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=self.domain_id)
-        self.node = Node("bench_e2e_listener", context=self.context)
+        self._ros = BackgroundNode("bench_e2e_listener", self.domain_id)
+        self.context, self.node = self._ros.context, self._ros.node
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(Image, "/predicted_frames", self._on_frame, reliable)
         self.node.create_subscription(Image, "/predicted_uncertainty", self._on_map, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.replayer = ImageReplayer(self.node, CAMERA_TOPIC)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shutting the context down ends the spin
-            pass
+        self._ros.start()
 
     def _on_frame(self, msg) -> None:
         self.frames.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, time.monotonic()))
@@ -165,12 +153,7 @@ class Listener:
         return now - last > quiet_s and (received_all or self.diagnostics_at > last + quiet_s)
 
     def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5)
+        self._ros.close()
 
 
 def camera_stream(clip: list[np.ndarray], first_index: int, count: int, rate_hz: float) -> Iterator:

@@ -46,13 +46,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from video_predictor.background_node import BackgroundNode
 from video_predictor.node_diagnostics import STATUS_NAME
 from video_predictor.video_io import carphone_clip, video_frames
 
@@ -310,9 +308,8 @@ class Observer:
     """Subscribes to the node's outputs in its own context and spins in a thread."""
 
     def __init__(self, domain_id: int) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = Node("soak_camera", context=self.context)
+        self._ros = BackgroundNode("soak_camera", domain_id)
+        self.context, self.node = self._ros.context, self._ros.node
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=NODE_QOS_DEPTH,
                               reliability=ReliabilityPolicy.RELIABLE)
         self.publisher = self.node.create_publisher(Image, "/camera/image_raw", reliable)
@@ -328,16 +325,7 @@ class Observer:
         deep = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(Image, "/predicted_frames", self._on_frame, deep)
         self.node.create_subscription(Image, "/predicted_uncertainty", self._on_map, deep)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
+        self._ros.start()
 
     def configure(self, horizon: int, period_s: float, model_size: tuple[int, int]) -> None:
         with self._lock:
@@ -392,10 +380,7 @@ class Observer:
         return False
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(timeout=5)
+        self._ros.close()
 
 
 def node_command(model: str) -> list[str]:

@@ -34,21 +34,18 @@ and ``end_to_end_latency_ms``.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from tqdm import tqdm
 
 from video_predictor import bag_io, metrics
+from video_predictor.background_node import BackgroundNode
 from video_predictor.baselines import FlowExtrapolation
 from video_predictor.eval_report import StripSelector
 from video_predictor.evaluate import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
@@ -116,9 +113,8 @@ class Collector:
 
     def __init__(self, domain_id: int | None = None, camera_topic: str = CAMERA_TOPIC, record_camera: bool = False,
                  replay: bool = True, clock: bool = False, name: str = "video_predictor_demo") -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain_id)
-        self.node = Node(name, context=self.context)
+        self._ros = BackgroundNode(name, domain_id)
+        self.context, self.node = self._ros.context, self._ros.node
         self.camera_topic = camera_topic
         self.frames: list[Received] = []
         self.uncertainty: list[Received] = []
@@ -138,16 +134,7 @@ class Collector:
                                     reliability=ReliabilityPolicy.BEST_EFFORT)
             self.node.create_subscription(Image, camera_topic, self._on_camera, camera_qos)
         self.replayer = ImageReplayer(self.node, camera_topic, clock=clock) if replay else None
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._spinner = threading.Thread(target=self._spin, name="collector-executor", daemon=True)
-        self._spinner.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - the context shutting down ends the spin
-            pass
+        self._ros.start()
 
     @staticmethod
     def _recorder(into: list[Received]) -> Callable[[Image], None]:
@@ -220,10 +207,7 @@ class Collector:
             time.sleep(0.05)
 
     def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._spinner.join(timeout=5)
+        self._ros.close()
 
 
 # -- matching predictions to what happened ---------------------------------------------------
