@@ -12,6 +12,7 @@ from training.config import DataSection
 from training.data import dataset
 from training.data.moving_mnist import (
     MovingMNISTConfig,
+    branched_clips,
     load_digits,
     moving_mnist_clips,
     render_clip,
@@ -65,6 +66,28 @@ def test_deterministic_variant_reflects_the_velocity():
         assert (speeds == speeds[0]).all()  # speed per axis never changes
         reflected += int(path.bounced.sum())
     assert reflected > 0
+
+
+def test_branched_futures_agree_until_the_first_bounce_and_spread_after_it():
+    config = MovingMNISTConfig(height=32, width=32, clip_length=15, digits=1, digit_size=12, max_speed=4)
+    observed = 5
+    data = branched_clips(40, config, seed=5, observed=observed, branches=6)
+    assert data.clips.shape == (40, 15, 32, 32, 1) and data.futures.shape == (40, 6, 10, 32, 32, 1)
+    # The clips are the ones moving_mnist_clips draws for the seed (the branches use later draws).
+    np.testing.assert_array_equal(data.clips[0], moving_mnist_clips(1, config, seed=5, split="val")[0])
+    spread_after = 0
+    for clip, futures, j in zip(data.clips, data.futures, data.first_bounce):
+        settled = 10 if j < 0 else j + 1  # frames up to and including the wall hit are determined
+        for future in futures:
+            np.testing.assert_array_equal(future[:settled], clip[observed : observed + settled])
+        if 0 <= j < 8:
+            spread_after += int(any(not np.array_equal(futures[0, j + 2], f[j + 2]) for f in futures[1:]))
+    assert (data.first_bounce >= 0).sum() >= 10 and spread_after >= 5
+    deterministic = MovingMNISTConfig(height=32, width=32, clip_length=15, digits=1, digit_size=12, stochastic=False)
+    data = branched_clips(10, deterministic, seed=5, observed=observed, branches=3)
+    for clip, futures in zip(data.clips, data.futures):
+        for future in futures:  # reflecting walls: one future only
+            np.testing.assert_array_equal(future, clip[observed:])
 
 
 def test_clips_are_reproducible_by_seed_and_use_held_out_digits_for_validation():

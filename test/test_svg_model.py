@@ -125,6 +125,26 @@ def test_fixed_prior_variant_has_no_prior_network_and_a_standard_normal_prior():
         assert model.sample(clip(frames=3), 2, noise).shape == (2, 3, 2, 1, 16, 16)
 
 
+def test_deterministic_baseline_ignores_noise_has_no_kl_and_no_uncertainty():
+    model = tiny(prior="none").train()
+    assert model.posterior is None and model.prior is None
+    assert uncertainty_kind("svg", {**TINY, "prior": "none"}) == ("none", True)
+    out = model(clip(frames=5), 3)
+    assert (out.mu_q == 0).all() and (out.mu_p == 0).all()
+    assert float(gaussian_kl(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p).sum()) == 0.0
+    model.eval()
+    x = clip(frames=3)
+    with torch.no_grad():
+        a = model.sample(x, 3, torch.randn(2, 4, 3, 3))
+        b = model.sample(x, 3, torch.randn(2, 4, 3, 3) * 5)
+    torch.testing.assert_close(a, b)  # the same future whatever the noise
+    torch.testing.assert_close(a[:, 0], a[:, 3], atol=1e-6, rtol=0)  # all S paths alike
+    # Trained on the posterior's z, an svg with a prior does move with the noise.
+    with torch.no_grad():
+        lp = tiny().eval()
+        assert (lp.sample(x, 3, torch.randn(2, 2, 3, 3))[:, 0] - lp.sample(x, 3, torch.randn(2, 2, 3, 3))[:, 0]).abs().max() > 0
+
+
 @pytest.mark.parametrize("backbone, size, channels", [("dcgan", 32, 3), ("vgg", 16, 1), ("vgg", 32, 3)])
 def test_backbones_map_frames_to_a_code_and_back(backbone, size, channels):
     enc = FrameEncoder(channels, size, 8, 4, backbone)

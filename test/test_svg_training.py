@@ -127,3 +127,20 @@ def test_a_model_file_with_the_old_uncertainty_kind_is_read_as_sampled(tmp_path)
     assert predictor.metadata.uncertainty == "samples" and predictor.metadata.stochastic
     with pytest.raises(ValueError, match="publish"):
         TorchPredictor(tmp_path / "m.pt", publish="median")
+
+
+def test_deterministic_baseline_trains_exports_and_says_it_has_no_uncertainty(tmp_path):
+    out = tmp_path / "det"
+    assert train.main(["--steps", "2", "--out", str(out), *TINY_RUN, "--set", "model.config.prior=none"]) == 0
+    metadata, state_dict, _ = load_model_file(out / "model.pt")
+    assert metadata.uncertainty == "none" and not any(k.startswith(("prior.", "posterior.")) for k in state_dict)
+    exported, diff = export_onnx(out / "model.pt", out / "model.onnx")
+    assert diff < 1e-3 and exported.uncertainty == "none"
+    frames = np.random.default_rng(2).integers(0, 256, (3, 16, 16, 1)).astype(np.uint8)
+    results = []
+    for predictor in (TorchPredictor(out / "model.pt", samples=4, seed=0), OnnxRuntimePredictor(out / "model.onnx", samples=4, seed=0)):
+        assert predictor.metadata.uncertainty == "none"
+        result = predictor.predict(frames)
+        assert np.abs(result.std).max() < 1e-5  # every sample is the same future
+        results.append(result.frames)
+    np.testing.assert_allclose(results[0], results[1], atol=1e-4)

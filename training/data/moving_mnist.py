@@ -79,12 +79,28 @@ def trajectory(rng: np.random.Generator, config: MovingMNISTConfig) -> Trajector
     """One digit's path, following the authors' generator: draw at the position, then move;
     a position past a wall is put back at the wall and the velocity redrawn (pointing away
     from it) or, for deterministic Moving MNIST, reflected."""
-    m, s = config.max_speed, config.digit_size
-    limit = (config.height - s, config.width - s)  # the top-left corner stays in [0, limit - 1]
+    m = config.max_speed
+    limit = (config.height - config.digit_size, config.width - config.digit_size)  # top-left corner in [0, limit - 1]
     pos = [int(rng.integers(0, limit[0])), int(rng.integers(0, limit[1]))]
     vel = [int(rng.integers(-m, m + 1)), int(rng.integers(-m, m + 1))]
+    return _walk(rng, config, pos, vel, config.clip_length)
+
+
+def branch(rng: np.random.Generator, config: MovingMNISTConfig, path: Trajectory, observed: int, steps: int) -> Trajectory:
+    """Another draw of the ``steps`` frames after the first ``observed`` of ``path``: the same
+    state (position and velocity), fresh random bounces. Until the first wall the motion is
+    determined, so every branch agrees there; after it the branches are the true spread."""
+    if not 1 <= observed <= len(path.positions):
+        raise ValueError(f"observed must be in 1..{len(path.positions)}, got {observed}")
+    pos, vel = path.positions[observed - 1], path.velocities[observed - 1]
+    return _walk(rng, config, [int(pos[0] + vel[0]), int(pos[1] + vel[1])], [int(vel[0]), int(vel[1])], steps)
+
+
+def _walk(rng: np.random.Generator, config: MovingMNISTConfig, pos: list[int], vel: list[int], steps: int) -> Trajectory:
+    m = config.max_speed
+    limit = (config.height - config.digit_size, config.width - config.digit_size)
     positions, velocities, bounced = [], [], []
-    for _ in range(config.clip_length):
+    for _ in range(steps):
         hit = False
         for axis in (0, 1):
             other = 1 - axis
@@ -104,19 +120,53 @@ def trajectory(rng: np.random.Generator, config: MovingMNISTConfig) -> Trajector
     return Trajectory(np.array(positions), np.array(velocities), np.array(bounced))
 
 
-def render_clip(rng: np.random.Generator, config: MovingMNISTConfig, digits: np.ndarray) -> tuple[np.ndarray, list[Trajectory]]:
-    """One clip (T, H, W, 1) uint8 of ``config.digits`` digits drawn from ``digits``
-    (overlaps add up, saturating at white), and each digit's trajectory."""
-    canvas = np.zeros((config.clip_length, config.height, config.width), np.float32)
+def draw(config: MovingMNISTConfig, images: list[np.ndarray], paths: list[Trajectory]) -> np.ndarray:
+    """Frames (T, H, W, 1) uint8 of digit ``images[i]`` along ``paths[i]`` (overlaps add up,
+    saturating at white); T is the paths' length."""
+    length = len(paths[0].positions)
+    canvas = np.zeros((length, config.height, config.width), np.float32)
     s = config.digit_size
-    paths = []
-    for _ in range(config.digits):
-        digit = digits[int(rng.integers(0, len(digits)))]
-        path = trajectory(rng, config)
+    for digit, path in zip(images, paths):
         for t, (r, c) in enumerate(path.positions):
             canvas[t, r : r + s, c : c + s] += digit
-        paths.append(path)
-    return np.rint(np.clip(canvas, 0.0, 1.0) * 255.0).astype(np.uint8)[..., None], paths
+    return np.rint(np.clip(canvas, 0.0, 1.0) * 255.0).astype(np.uint8)[..., None]
+
+
+def _choose(rng: np.random.Generator, config: MovingMNISTConfig, digits: np.ndarray) -> tuple[list[np.ndarray], list[Trajectory]]:
+    images, paths = [], []
+    for _ in range(config.digits):
+        images.append(digits[int(rng.integers(0, len(digits)))])
+        paths.append(trajectory(rng, config))
+    return images, paths
+
+
+def render_clip(rng: np.random.Generator, config: MovingMNISTConfig, digits: np.ndarray) -> tuple[np.ndarray, list[Trajectory]]:
+    """One clip (T, H, W, 1) uint8 of ``config.digits`` digits drawn from ``digits``, and each digit's trajectory."""
+    images, paths = _choose(rng, config, digits)
+    return draw(config, images, paths), paths
+
+
+class BranchedClips(NamedTuple):
+    clips: np.ndarray  # (M, T, H, W, 1) uint8
+    futures: np.ndarray  # (M, R, T - observed, H, W, 1) uint8: R true futures of each clip's observed frames
+    first_bounce: np.ndarray  # (M,) int: future step (0-based) of the first wall hit, -1 when none within the clip
+
+
+def branched_clips(count: int, config: MovingMNISTConfig, seed: int, observed: int, branches: int, split: str = "val") -> BranchedClips:
+    """Clips as ``moving_mnist_clips`` draws them, each with ``branches`` other true futures
+    after its first ``observed`` frames: samples of the distribution a predictor should match."""
+    digits = load_digits(split, config.digit_size)
+    rng = np.random.default_rng(seed)
+    steps = config.clip_length - observed
+    clips, futures, first = [], [], []
+    for _ in range(count):
+        images, paths = _choose(rng, config, digits)
+        clips.append(draw(config, images, paths))
+        futures.append(np.stack([draw(config, images, [branch(rng, config, p, observed, steps) for p in paths])
+                                 for _ in range(branches)]))
+        hits = np.flatnonzero(np.any([p.bounced[observed:] for p in paths], axis=0))
+        first.append(int(hits[0]) if len(hits) else -1)
+    return BranchedClips(np.stack(clips), np.stack(futures), np.array(first))
 
 
 def moving_mnist_clips(count: int, config: MovingMNISTConfig, seed: int, split: str = "train") -> np.ndarray:

@@ -72,7 +72,9 @@ class OnnxRuntimePredictor(Predictor):
             if not isinstance(z_dim, int):
                 raise ValueError(f"the noise input's last dimension must be fixed, got {inputs[NOISE_INPUT].shape}")
             self._z_dim = z_dim
-            metadata = replace(metadata, uncertainty="samples", stochastic=True)
+            # Exports record the kind ("samples", or "none" for svg's deterministic baseline).
+            kind = metadata.uncertainty if metadata.stochastic else "samples"
+            metadata = replace(metadata, uncertainty=kind, stochastic=True)
         super().__init__(metadata, horizon or metadata.horizon)
         self.samples = check_samples(samples)  # may be changed between calls (node parameter)
         self.publish = check_publish(publish)

@@ -37,12 +37,12 @@ def build_model(family: str, config: Mapping[str, Any]) -> nn.Module:
 
 def uncertainty_kind(family: str, config: Mapping[str, Any]) -> tuple[str, bool]:
     """(ModelMetadata.uncertainty, ModelMetadata.stochastic) of a family's network:
-    "samples" for stochastic families, else "heteroscedastic" or "none" by its head."""
+    stochastic families say ("samples", or "none" for svg's deterministic baseline), else "heteroscedastic" or "none" by its head."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(sorted(FAMILIES))}")
-    kind = getattr(FAMILIES[family][0], "uncertainty_kind", None)
-    if kind is not None:
-        return str(kind), True
+    config_cls, module_cls = FAMILIES[family]
+    if getattr(module_cls, "stochastic", False):  # its config says what the sampled std means
+        return str(config_cls.from_dict(config).uncertainty_kind), True
     return ("heteroscedastic" if config.get("heteroscedastic", True) else "none"), False
 
 

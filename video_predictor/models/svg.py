@@ -22,7 +22,7 @@ part runs once per input and only the K future steps run per sample path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ from video_predictor.models.svg_blocks import (
     level_widths,
 )
 
-PRIORS = ("learned", "fixed")
+PRIORS = ("learned", "fixed", "none")
 
 
 @dataclass
@@ -58,11 +58,14 @@ class SVGConfig(DictConfig):
     predictor_layers: int = 2
     posterior_layers: int = 1
     prior_layers: int = 1
-    prior: str = "learned"  # "fixed": SVG-FP, z ~ N(0, I)
+    prior: str = "learned"  # "fixed": SVG-FP, z ~ N(0, I); "none": the deterministic baseline (z = 0)
     last_frame_skip: bool = False  # skips from the newest (also generated) frame instead of the last observed one
 
-    # What the node's /predicted_uncertainty means for this family (ModelMetadata.uncertainty).
-    uncertainty_kind: ClassVar[str] = "samples"
+    @property
+    def uncertainty_kind(self) -> str:
+        """What the node's /predicted_uncertainty means for this model (ModelMetadata.uncertainty):
+        the spread of sampled futures, or nothing for the deterministic baseline."""
+        return "none" if self.prior == "none" else "samples"
 
     def __post_init__(self) -> None:
         if self.input_frames < 1 or self.channels not in (1, 3):
@@ -98,7 +101,8 @@ class SVG(nn.Module):
         self.encoder = FrameEncoder(c.channels, c.size, c.g_dim, c.filters, c.backbone)
         self.decoder = FrameDecoder(c.channels, c.size, c.g_dim, c.filters, c.backbone)
         self.predictor = PredictorLSTM(c.g_dim + c.z_dim, c.g_dim, c.rnn_size, c.predictor_layers)
-        self.posterior = GaussianLSTM(c.g_dim, c.z_dim, c.rnn_size, c.posterior_layers)
+        # The deterministic baseline (prior "none") keeps the predictor's input width, with z = 0.
+        self.posterior = GaussianLSTM(c.g_dim, c.z_dim, c.rnn_size, c.posterior_layers) if c.prior != "none" else None
         self.prior = GaussianLSTM(c.g_dim, c.z_dim, c.rnn_size, c.prior_layers) if c.prior == "learned" else None
 
     # -- shared ----------------------------------------------------------------------------
@@ -118,8 +122,14 @@ class SVG(nn.Module):
         codes, skips = self.encoder(frames01.flatten(0, 1))
         return codes.reshape(b, t, -1), [s.reshape(b, t, *s.shape[1:]) for s in skips]
 
+    def _posterior(self, h: torch.Tensor, state: LSTMState | None) -> tuple[torch.Tensor, torch.Tensor, LSTMState | None]:
+        if self.posterior is None:  # deterministic baseline: z = 0, no KL
+            zeros = h.new_zeros(h.shape[0], self.config.z_dim)
+            return zeros, zeros, None
+        return self.posterior(h, state)
+
     def _prior(self, h: torch.Tensor, state: LSTMState | None) -> tuple[torch.Tensor, torch.Tensor, LSTMState | None]:
-        if self.prior is None:  # SVG-FP: N(0, I) whatever the past
+        if self.prior is None:  # SVG-FP: N(0, I) whatever the past; deterministic: unused
             zeros = h.new_zeros(h.shape[0], self.config.z_dim)
             return zeros, zeros, None
         return self.prior(h, state)
@@ -137,15 +147,15 @@ class SVG(nn.Module):
         codes, skips = self._encode((clip + 1.0) * 0.5)
         h0 = codes[:, 0]
         pred_state = self.predictor.initial_state(h0)
-        post_state = self.posterior.initial_state(h0)
+        post_state = self.posterior.initial_state(h0) if self.posterior is not None else None
         prior_state = self.prior.initial_state(h0) if self.prior is not None else None
         frames, mu_q, logvar_q, mu_p, logvar_p = [], [], [], [], []
         for t in range(1, clip.shape[1]):
             h = codes[:, t - 1]
             skip_t = t - 1 if self.config.last_frame_skip else min(t - 1, observed - 1)
-            mq, lq, post_state = self.posterior(codes[:, t], post_state)
+            mq, lq, post_state = self._posterior(codes[:, t], post_state)
             mp, lp, prior_state = self._prior(h, prior_state)
-            z = mq + torch.exp(0.5 * lq) * torch.randn_like(mq)
+            z = mq + torch.exp(0.5 * lq) * torch.randn_like(mq) if self.posterior is not None else mq
             g, pred_state = self.predictor(torch.cat([h, z], dim=1), pred_state)
             frames.append(self.decoder(g, [s[:, skip_t] for s in skips]))
             mu_q.append(mq)
@@ -172,11 +182,11 @@ class SVG(nn.Module):
         n = frames.shape[1]
         h0 = codes[:, 0]
         pred_state = self.predictor.initial_state(h0)
-        post_state = self.posterior.initial_state(h0)
+        post_state = self.posterior.initial_state(h0) if self.posterior is not None else None
         prior_state = self.prior.initial_state(h0) if self.prior is not None else None
         # Read the observed frames once per input, with the posterior's mean as z.
         for t in range(1, n):
-            mq, _, post_state = self.posterior(codes[:, t], post_state)
+            mq, _, post_state = self._posterior(codes[:, t], post_state)
             _, _, prior_state = self._prior(codes[:, t - 1], prior_state)
             _, pred_state = self.predictor(torch.cat([codes[:, t - 1], mq], dim=1), pred_state)
         # Then S paths per input: repeat the states along the batch (B -> B·S, sample-major within an input).
@@ -193,7 +203,8 @@ class SVG(nn.Module):
         outputs = []
         for k in range(horizon):
             mu, logvar, prior_state = self._prior(h, prior_state)
-            z = mu + torch.exp(0.5 * logvar) * eps[:, k]
+            # eps * 0 keeps the noise input in an exported graph for the deterministic baseline.
+            z = mu + torch.exp(0.5 * logvar) * eps[:, k] if self.posterior is not None else eps[:, k] * 0.0
             g, pred_state = self.predictor(torch.cat([h, z], dim=1), pred_state)
             frame = self.decoder(g, skip)
             outputs.append(frame)
