@@ -183,3 +183,35 @@ def test_onnxruntime_batch_one_session_agrees_with_the_dynamic_batch_one():
         one = predictor.predict(sequences[i : i + 1])
         np.testing.assert_allclose(one.frames[0], both.frames[i], atol=1e-5)
         np.testing.assert_allclose(one.std[0], both.std[i], atol=1e-5)
+
+
+def test_device_auto_is_cuda_only_where_a_gpu_can_be_used(monkeypatch):
+    import video_predictor.backends as backends
+
+    assert backends.resolve_device("cuda:1") == ("cuda:1", "")
+    monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(backends, "onnxruntime_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(backends, "Path", lambda p: type("Missing", (), {"exists": lambda self: False})())
+
+    def no_probe():
+        raise AssertionError("torch must not be imported to probe a GPU where no GPU stack is installed")
+
+    monkeypatch.setattr(backends, "cuda_available", no_probe)
+    device, why = backends.resolve_device("auto")
+    assert device == "cpu" and "no NVIDIA driver" in why
+    monkeypatch.setattr(backends, "onnxruntime_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(backends, "cuda_available", lambda: (True, "CUDA GPU H100"))
+    assert backends.resolve_device("auto") == ("cuda", "device auto: cuda (CUDA GPU H100)")
+    monkeypatch.setattr(backends, "cuda_available", lambda: (False, "no CUDA GPU is visible to torch"))
+    assert backends.resolve_device("auto") == ("cpu", "device auto: cpu (no CUDA GPU is visible to torch)")
+
+
+def test_device_auto_on_this_machine_is_reported_in_the_reason():
+    """Real availability: the packaged model loads with device auto, and the reason says what auto chose."""
+    import video_predictor.backends as backends
+
+    predictor, reason = create_predictor("", backend="auto", device="auto")
+    expected, _ = backends.resolve_device("auto")
+    assert reason.startswith(f"device auto: {expected}")
+    if expected == "cpu":
+        assert predictor.backend_name == "onnxruntime"

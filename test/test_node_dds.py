@@ -32,6 +32,7 @@ from ros_helpers import (
 )
 from video_predictor.metadata import ModelMetadata
 from video_predictor.node import PredictorNode
+from video_predictor.node_parameters import ConfigError
 from video_predictor.predictor import Prediction, Predictor
 from video_predictor.preprocess import fit_to_model
 
@@ -335,6 +336,25 @@ def fake_node():
     yield probe, node, fake, publisher
     probe.executor.remove_node(node)
     node.destroy_node()
+    probe.close()
+
+
+def test_start_up_parameters_reach_the_backend_factory_and_bad_ones_stop_the_start():
+    probe = Probe(DOMAIN + 102, name="factory_probe")
+    received = {}
+
+    def factory(**kwargs):
+        received.update(kwargs)
+        return FakePredictor(), "fake backend for tests"
+
+    overrides = [Parameter("device", value="cuda:1"), Parameter("precision", value="fp16"),
+                 Parameter("engine_cache_dir", value="/var/cache/engines"), Parameter("threads", value=1)]
+    node = PredictorNode(predictor_factory=factory, context=probe.context, parameter_overrides=overrides)
+    node.destroy_node()
+    assert received == {"model": "", "backend": "auto", "device": "cuda:1", "horizon": 0, "samples": 1, "threads": 1,
+                        "precision": "fp16", "engine_cache_dir": "/var/cache/engines"}
+    with pytest.raises(ConfigError, match="precision must be one of fp32, fp16"):
+        PredictorNode(predictor_factory=factory, context=probe.context, parameter_overrides=[Parameter("precision", value="int8")])
     probe.close()
 
 

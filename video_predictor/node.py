@@ -125,7 +125,7 @@ class PredictorNode(Node):
         s = self.settings
         self.predictor, self.backend_reason = predictor_factory(
             model=s.model, backend=s.backend, device=s.device, horizon=s.horizon, samples=s.samples,
-            threads=s.threads)
+            threads=s.threads, precision=s.precision, engine_cache_dir=s.engine_cache_dir)
         self._sampling_note_logged = False
         self._apply_sampling(s)
         self.predictor.warm_up()  # before subscribing: the first real frame pays no set-up cost

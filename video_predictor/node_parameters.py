@@ -17,7 +17,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import ReliabilityPolicy
 
-from video_predictor.backends import BACKENDS
+from video_predictor.backends import BACKENDS, PRECISIONS
 from video_predictor.backends.sampling import PUBLISH_CHOICES
 from video_predictor.frame_buffer import FrameBuffer
 
@@ -37,6 +37,8 @@ class NodeSettings:
     samples: int
     publish: str
     threads: int
+    precision: str
+    engine_cache_dir: str
     qos_depth: int
     qos_reliability: str
     max_image_width: int
@@ -48,8 +50,10 @@ class NodeSettings:
         problems = []
         if self.backend not in BACKENDS:
             problems.append(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
-            problems.append(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            problems.append(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.publish not in PUBLISH_CHOICES:
             problems.append(f"publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}")
         if self.qos_reliability not in RELIABILITIES:
@@ -90,8 +94,9 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "backend": ("auto", _descriptor(
         "backend", "Inference backend; auto picks the fastest one available for the model file and device.",
         additional_constraints="one of: " + ", ".join(BACKENDS))),
-    "device": ("cpu", _descriptor(
-        "device", "Where inference runs.", additional_constraints="cpu, cuda or cuda:N")),
+    "device": ("auto", _descriptor(
+        "device", "Where inference runs; auto: the CUDA GPU where one can be used, else the CPU.",
+        additional_constraints="auto, cpu, cuda or cuda:N")),
     "horizon": (0, _descriptor(
         "horizon", "Frames K predicted per input; 0: the model's own horizon. At run time: 1 up to the horizon "
         "the node started with (0 again: that one).", integer_range=_int_range(0, 100))),
@@ -106,6 +111,12 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "threads": (0, _descriptor(
         "threads", "CPU threads the backend may use for inference; 0: the backend's default.",
         integer_range=_int_range(0, 256))),
+    "precision": ("fp32", _descriptor(
+        "precision", "TensorRT engine precision (inputs and outputs stay FP32); other backends ignore it.",
+        additional_constraints="one of: " + ", ".join(PRECISIONS))),
+    "engine_cache_dir": ("", _descriptor(
+        "engine_cache_dir", "Folder of cached TensorRT engines; empty: beside the ONNX file, or the user's cache "
+        "folder where that is read-only.")),
     "qos_depth": (5, _descriptor(
         "qos_depth", "Keep-last depth of the input subscription.", integer_range=_int_range(1, 1000))),
     "qos_reliability": ("best_effort", _descriptor(

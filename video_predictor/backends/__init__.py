@@ -51,6 +51,20 @@ def tensorrt_available() -> tuple[bool, str]:
     return True, f"TensorRT {getattr(tensorrt, '__version__', '?')} and {why} are present"
 
 
+def resolve_device(device: str) -> tuple[str, str]:
+    """``device`` "auto" -> ("cuda", why) where a CUDA GPU can be used, else ("cpu", why);
+    any other value is returned as it is. torch is imported to probe the GPU only where a
+    GPU stack is installed, so that a CPU-only node does not pay for it."""
+    if device != "auto":
+        return device, ""
+    stack = (importlib.util.find_spec("tensorrt") is not None or "CUDAExecutionProvider" in (onnxruntime_providers() or [])
+             or Path("/dev/nvidia0").exists() or Path("/proc/driver/nvidia").exists())
+    if not stack:
+        return "cpu", "device auto: cpu (no NVIDIA driver, TensorRT or CUDA-enabled ONNX Runtime found)"
+    ok, why = cuda_available()
+    return ("cuda", f"device auto: cuda ({why})") if ok else ("cpu", f"device auto: cpu ({why})")
+
+
 def onnxruntime_providers() -> list[str] | None:
     """ONNX Runtime's execution providers, or None when onnxruntime is not installed."""
     if importlib.util.find_spec("onnxruntime") is None:
@@ -138,6 +152,7 @@ def create_predictor(
 ) -> tuple[Predictor, str]:
     """Load ``model`` ("" = packaged default) on ``backend``; returns (predictor, reason for the choice).
 
+    device is cpu, cuda, cuda:N or auto (cuda where a CUDA GPU can be used, else cpu);
     horizon 0 = the model's own K; samples is the number of stochastic samples (1 for
     deterministic models); threads 0 = the backend's default intra-op thread count.
     precision and engine_cache_dir apply to TensorRT only: the engine's precision, and where
@@ -151,11 +166,14 @@ def create_predictor(
     path = Path(model) if model else default_model_path()
     if not path.exists() and not any(path.with_suffix(s).is_file() for s in (".pt", ".onnx")):
         raise ModelLoadError(f"{path}: no such model file")
+    device, device_note = resolve_device(device)
     if backend == "auto":
         choice = _choose_backend(path, device)
         backend, device, reason = choice.backend, choice.device, choice.reason
     else:
         reason = f"backend {backend!r} requested"
+    if device_note:
+        reason = f"{device_note}; {reason}"
     path = _resolve_file(path, backend)
     extra = {}
     if backend == "torch":
