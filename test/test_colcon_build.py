@@ -59,4 +59,4 @@ def test_installed_node_runs_from_the_install_tree(install_tree, tmp_path):
     result = subprocess.run([sys.executable, str(script), "--ros-args", "-p", "device:=abacus"],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "device must be cpu, cuda or cuda:N" in result.stderr
+    assert "device must be auto, cpu, cuda or cuda:N" in result.stderr
