@@ -5,7 +5,7 @@ best-of-S scores, and the cost of S samples.
         [--digits 2] [--deterministic OTHER_MODEL.pt] [--latency] [--out result.json]
 
 Per horizon step k: coverage of mean ± 2σ (fraction of true pixels inside; 95 % when
-calibrated), Spearman(σ, |mean - truth|) over all pixels, PSNR/SSIM of the mean, of one
+calibrated; σ is the samples' spread, plus the scale head's std for heteroscedastic models), Spearman(σ, |mean - truth|) over all pixels, PSNR/SSIM of the mean, of one
 sample, of the best of S samples (per clip, the sample with the best SSIM averaged over the
 horizon, as in Denton & Fergus 2018), and of copy-last-frame. ``--deterministic`` scores
 another model file (any family) on the same clips. ``--latency``: median time of one
@@ -57,8 +57,10 @@ def evaluate(model_path: Path, clips: np.ndarray, samples: int, seed: int) -> di
     truth = truth_u8.astype(np.float32) / 255.0
     torch.manual_seed(seed)
     noise = torch.randn(model.noise_shape(len(clips), samples, k))
-    drawn = torch.cat([model.sample(inputs[i : i + 8], k, noise[i : i + 8]) for i in range(0, len(clips), 8)])
-    mean, std = sample_statistics(drawn)
+    parts = [model.sample_with_std(inputs[i : i + 8], k, noise[i : i + 8]) for i in range(0, len(clips), 8)]
+    drawn = torch.cat([p[0] for p in parts])
+    head = torch.cat([p[1] for p in parts]) if parts[0][1] is not None else None  # a scale head's own std
+    mean, std = sample_statistics(drawn, head)
     drawn = drawn.permute(0, 1, 2, 4, 5, 3).numpy()  # (M, S, K, H, W, C)
     mean, std = mean.permute(0, 1, 3, 4, 2).numpy(), std.numpy()
     error = mean - truth

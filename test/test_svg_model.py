@@ -145,6 +145,33 @@ def test_deterministic_baseline_ignores_noise_has_no_kl_and_no_uncertainty():
         assert (lp.sample(x, 3, torch.randn(2, 2, 3, 3))[:, 0] - lp.sample(x, 3, torch.randn(2, 2, 3, 3))[:, 0]).abs().max() > 0
 
 
+def test_scale_head_gives_each_sample_a_std_and_the_total_adds_the_variances():
+    model = tiny(heteroscedastic=True).train()
+    assert uncertainty_kind("svg", {**TINY, "heteroscedastic": True}) == ("samples+heteroscedastic", True)
+    assert uncertainty_kind("svg", {**TINY, "heteroscedastic": True, "prior": "none"}) == ("heteroscedastic", True)
+    out = model(clip(frames=5), 3)
+    assert out.log_scale.shape == (2, 4, 1, 16, 16) and out.frames.shape == (2, 4, 1, 16, 16)
+    assert out.frames.min() >= 0 and out.frames.max() <= 1  # the sigmoid stays on the frame's channels only
+    model.eval()
+    x = clip(batch=1, frames=3)
+    noise = torch.randn(1, 3, 2, 3, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        samples, head = model.sample_with_std(x, 2, noise)
+        torch.testing.assert_close(model.sample(x, 2, noise), samples)
+    assert samples.shape == (1, 3, 2, 1, 16, 16) and head.shape == (1, 3, 2, 16, 16) and (head > 0).all()
+    mean, std = sample_statistics(samples, head)
+    spread = samples.var(dim=1, unbiased=True)[:, :, 0]
+    expected = torch.sqrt(spread + (head**2).mean(dim=1)).clamp(max=0.5)
+    torch.testing.assert_close(std, expected)
+    # One sample: the head's std alone (without the head it would be 0).
+    _, single = sample_statistics(samples[:, :1], head[:, :1])
+    torch.testing.assert_close(single, head[:, 0].clamp(max=0.5))
+    # The graph publishes the total.
+    with torch.no_grad():
+        _, graph_std, _ = PredictorGraph(model, 2, with_sample=True)((x.permute(0, 1, 3, 4, 2) + 1) * 127.5, noise)
+    torch.testing.assert_close(graph_std, std)
+
+
 @pytest.mark.parametrize("backbone, size, channels", [("dcgan", 32, 3), ("vgg", 16, 1), ("vgg", 32, 3)])
 def test_backbones_map_frames_to_a_code_and_back(backbone, size, channels):
     enc = FrameEncoder(channels, size, 8, 4, backbone)

@@ -144,3 +144,28 @@ def test_deterministic_baseline_trains_exports_and_says_it_has_no_uncertainty(tm
         assert np.abs(result.std).max() < 1e-5  # every sample is the same future
         results.append(result.frames)
     np.testing.assert_allclose(results[0], results[1], atol=1e-4)
+
+
+def test_scale_head_is_trained_by_its_nll_and_its_std_reaches_both_backends(tmp_path):
+    model = build_model("svg", {**TINY, "heteroscedastic": True})
+    method = SVGMethod(model, 3, 2, 2e-3, SVGLossWeights(beta=1e-4, nll=0.5))
+    clips = moving_square_clips(4, 5)
+    terms = method.losses(clips)
+    assert set(terms) == {"loss", "mse", "kl", "nll"}
+    torch.testing.assert_close(terms["loss"], terms["mse"] + 1e-4 * terms["kl"] + 0.5 * terms["nll"])
+    before = method.losses(clips)["nll"].item()
+    for _ in range(30):
+        method.train_step(clips)
+    assert method.losses(clips)["nll"].item() < before  # the head learns the error's size
+    out = tmp_path / "het"
+    assert train.main(["--steps", "2", "--out", str(out), *TINY_RUN, "--set", "model.config.heteroscedastic=true"]) == 0
+    exported, diff = export_onnx(out / "model.pt", out / "model.onnx")
+    assert diff < 1e-3 and exported.uncertainty == "samples+heteroscedastic"
+    frames = np.random.default_rng(3).integers(0, 256, (3, 16, 16, 1)).astype(np.uint8)
+    by_torch = TorchPredictor(out / "model.pt", samples=1, seed=1)
+    by_ort = OnnxRuntimePredictor(out / "model.onnx", samples=1, seed=1)
+    a, b = by_torch.predict(frames), by_ort.predict(frames)
+    assert by_ort.metadata.uncertainty == "samples+heteroscedastic"
+    assert (a.std > 0).all()  # one sample, and still a std: the head's
+    np.testing.assert_allclose(a.std, b.std, atol=1e-4)
+    np.testing.assert_allclose(a.frames, b.frames, atol=1e-4)

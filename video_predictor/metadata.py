@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
-UNCERTAINTY_KINDS = ("heteroscedastic", "samples", "none")
+UNCERTAINTY_KINDS = ("heteroscedastic", "samples", "samples+heteroscedastic", "none")
 NORMALISATIONS = ("minus_one_one",)  # uint8 x -> x / 127.5 - 1
 
 

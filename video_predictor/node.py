@@ -247,7 +247,7 @@ class PredictorNode(Node):
         if md.stochastic:
             self.predictor.samples = settings.samples
             self.predictor.publish = settings.publish
-            if settings.samples == 1 and not self._sampling_note_logged:
+            if settings.samples == 1 and md.uncertainty == "samples" and not self._sampling_note_logged:
                 self._sampling_note_logged = True
                 self.get_logger().warning(
                     f"samples is 1: the {md.family} model draws a single future, so /predicted_uncertainty is 0; "

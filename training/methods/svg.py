@@ -7,8 +7,10 @@ squared error in [0, 1] intensities summed over the steps, plus beta times the K
 over the latent dimensions and steps and averaged over the batch. The learned prior is
 trained by the KL term alone (SVG-FP: the KL to N(0, I)).
 
-``optim.loss`` takes one weight, ``beta`` (default 1e-4, the paper's); ``optim.lr`` is the
-Adam learning rate (the paper: 2e-3, betas 0.9, 0.999).
+``optim.loss`` takes ``beta`` (default 1e-4, the paper's) and, for a model with the scale
+head (``model.config.heteroscedastic``), ``nll``: the weight of the head's Laplace negative
+log-likelihood of the (detached) per-pixel error; ``optim.lr`` is the Adam learning rate
+(the paper: 2e-3, betas 0.9, 0.999).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.losses import laplace_nll
 from training.methods.base import TrainingMethod, to_model_range
 from video_predictor.models.svg_blocks import gaussian_kl
 
@@ -30,15 +33,16 @@ if TYPE_CHECKING:
 @dataclass
 class SVGLossWeights:
     beta: float = 1e-4
+    nll: float = 0.01  # Laplace NLL of the scale head (heteroscedastic models only)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SVGLossWeights":
-        unknown = set(data) - {"beta"}
+        unknown = set(data) - {"beta", "nll"}
         if unknown:
-            raise ValueError(f"svg method: unknown loss weights {', '.join(sorted(unknown))}; known: beta")
+            raise ValueError(f"svg method: unknown loss weights {', '.join(sorted(unknown))}; known: beta, nll")
         weights = cls(**dict(data))
-        if weights.beta < 0:
-            raise ValueError(f"svg method: beta must be >= 0, got {weights.beta}")
+        if weights.beta < 0 or weights.nll < 0:
+            raise ValueError(f"svg method: beta and nll must be >= 0, got {weights.beta}, {weights.nll}")
         return weights
 
 
@@ -70,7 +74,15 @@ class SVGMethod(TrainingMethod):
         target = (x[:, 1:] + 1.0) * 0.5
         mse = F.mse_loss(out.frames, target, reduction="none").flatten(2).mean(dim=2).sum(dim=1).mean()
         kl = gaussian_kl(out.mu_q, out.logvar_q, out.mu_p, out.logvar_p).sum(dim=(1, 2)).mean()
-        return {"loss": mse + self.weights.beta * kl, "mse": mse, "kl": kl}
+        terms = {"loss": mse + self.weights.beta * kl, "mse": mse, "kl": kl}
+        if out.log_scale is not None:
+            # The error is detached: the head learns the decoder's error given the right z
+            # (what the samples' spread cannot show) without bending the frames toward it.
+            error = (out.frames.detach() - target).abs().flatten(0, 1)
+            nll = laplace_nll(error, out.log_scale.flatten(0, 1))
+            terms["nll"] = nll
+            terms["loss"] = terms["loss"] + self.weights.nll * nll
+        return terms
 
     def train_step(self, clip: torch.Tensor) -> dict[str, float]:
         self.model.train()

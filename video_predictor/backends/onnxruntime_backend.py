@@ -72,7 +72,7 @@ class OnnxRuntimePredictor(Predictor):
             if not isinstance(z_dim, int):
                 raise ValueError(f"the noise input's last dimension must be fixed, got {inputs[NOISE_INPUT].shape}")
             self._z_dim = z_dim
-            # Exports record the kind ("samples", or "none" for svg's deterministic baseline).
+            # Exports record the kind (svg: samples, samples+heteroscedastic; its deterministic baseline: none).
             kind = metadata.uncertainty if metadata.stochastic else "samples"
             metadata = replace(metadata, uncertainty=kind, stochastic=True)
         super().__init__(metadata, horizon or metadata.horizon)

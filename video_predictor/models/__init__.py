@@ -37,7 +37,8 @@ def build_model(family: str, config: Mapping[str, Any]) -> nn.Module:
 
 def uncertainty_kind(family: str, config: Mapping[str, Any]) -> tuple[str, bool]:
     """(ModelMetadata.uncertainty, ModelMetadata.stochastic) of a family's network:
-    stochastic families say ("samples", or "none" for svg's deterministic baseline), else "heteroscedastic" or "none" by its head."""
+    stochastic families say (svg: "samples", "samples+heteroscedastic", or for its
+    deterministic baseline "none" or "heteroscedastic"), else "heteroscedastic" or "none" by its head."""
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(sorted(FAMILIES))}")
     config_cls, module_cls = FAMILIES[family]
@@ -75,8 +76,8 @@ class PredictorGraph(nn.Module):
             return (predicted.permute(0, 1, 3, 4, 2) + 1.0) * 0.5, std
         if noise is None:
             noise = torch.randn(self.model.noise_shape(x.shape[0], self.samples, self.horizon), device=x.device, dtype=x.dtype)
-        samples = self.model.sample(x, self.horizon, noise)  # (B, S, K, C, H, W) in [0, 1]
-        mean, std = sample_statistics(samples)
+        samples, head_std = self.model.sample_with_std(x, self.horizon, noise)  # (B, S, K, C, H, W) in [0, 1]
+        mean, std = sample_statistics(samples, head_std)
         if self.with_sample:
             return mean.permute(0, 1, 3, 4, 2), std, samples[:, 0].permute(0, 1, 3, 4, 2)
         return mean.permute(0, 1, 3, 4, 2), std

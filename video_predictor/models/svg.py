@@ -15,6 +15,11 @@ call, one graph), runs are reproducible, and ONNX Runtime and PyTorch agree give
 noise. ``rollout`` (the interface every family offers) draws the noise itself and returns
 the per-pixel mean and the per-pixel standard deviation across the samples.
 
+``heteroscedastic: true`` adds a per-pixel Laplace scale to the decoder (one more output
+channel), trained on the decoder's own error given the right z: what no sample accounts
+for (blur of the reconstruction). The published std is then the total one,
+sqrt(spread of the samples^2 + mean of the head's std^2).
+
 While the observed frames are read, the posterior's mean is used (no sampling), so this
 part runs once per input and only the K future steps run per sample path.
 """
@@ -60,11 +65,14 @@ class SVGConfig(DictConfig):
     prior_layers: int = 1
     prior: str = "learned"  # "fixed": SVG-FP, z ~ N(0, I); "none": the deterministic baseline (z = 0)
     last_frame_skip: bool = False  # skips from the newest (also generated) frame instead of the last observed one
+    heteroscedastic: bool = False  # a Laplace scale head on the decoder: sigma also covers reconstruction error
 
     @property
     def uncertainty_kind(self) -> str:
         """What the node's /predicted_uncertainty means for this model (ModelMetadata.uncertainty):
         the spread of sampled futures, or nothing for the deterministic baseline."""
+        if self.heteroscedastic:
+            return "heteroscedastic" if self.prior == "none" else "samples+heteroscedastic"
         return "none" if self.prior == "none" else "samples"
 
     def __post_init__(self) -> None:
@@ -88,6 +96,7 @@ class SVGOutput(NamedTuple):
     logvar_q: torch.Tensor
     mu_p: torch.Tensor  # (B, T-1, z_dim) prior (zeros for SVG-FP)
     logvar_p: torch.Tensor
+    log_scale: torch.Tensor | None = None  # (B, T-1, 1, H, W) Laplace log-scale in [0, 1] units (heteroscedastic)
 
 
 class SVG(nn.Module):
@@ -99,7 +108,7 @@ class SVG(nn.Module):
         super().__init__()
         self.config = c = config
         self.encoder = FrameEncoder(c.channels, c.size, c.g_dim, c.filters, c.backbone)
-        self.decoder = FrameDecoder(c.channels, c.size, c.g_dim, c.filters, c.backbone)
+        self.decoder = FrameDecoder(c.channels, c.size, c.g_dim, c.filters, c.backbone, scale_head=c.heteroscedastic)
         self.predictor = PredictorLSTM(c.g_dim + c.z_dim, c.g_dim, c.rnn_size, c.predictor_layers)
         # The deterministic baseline (prior "none") keeps the predictor's input width, with z = 0.
         self.posterior = GaussianLSTM(c.g_dim, c.z_dim, c.rnn_size, c.posterior_layers) if c.prior != "none" else None
@@ -121,6 +130,12 @@ class SVG(nn.Module):
         b, t = frames01.shape[:2]
         codes, skips = self.encoder(frames01.flatten(0, 1))
         return codes.reshape(b, t, -1), [s.reshape(b, t, *s.shape[1:]) for s in skips]
+
+    def _decode(self, g: torch.Tensor, skips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Frame (B, C, H, W) in [0, 1] and, with the scale head, its log-scale (B, 1, H, W)."""
+        out = self.decoder(g, skips)
+        c = self.config.channels
+        return (out[:, :c], out[:, c:]) if self.config.heteroscedastic else (out, None)
 
     def _posterior(self, h: torch.Tensor, state: LSTMState | None) -> tuple[torch.Tensor, torch.Tensor, LSTMState | None]:
         if self.posterior is None:  # deterministic baseline: z = 0, no KL
@@ -149,7 +164,7 @@ class SVG(nn.Module):
         pred_state = self.predictor.initial_state(h0)
         post_state = self.posterior.initial_state(h0) if self.posterior is not None else None
         prior_state = self.prior.initial_state(h0) if self.prior is not None else None
-        frames, mu_q, logvar_q, mu_p, logvar_p = [], [], [], [], []
+        frames, scales, mu_q, logvar_q, mu_p, logvar_p = [], [], [], [], [], []
         for t in range(1, clip.shape[1]):
             h = codes[:, t - 1]
             skip_t = t - 1 if self.config.last_frame_skip else min(t - 1, observed - 1)
@@ -157,13 +172,16 @@ class SVG(nn.Module):
             mp, lp, prior_state = self._prior(h, prior_state)
             z = mq + torch.exp(0.5 * lq) * torch.randn_like(mq) if self.posterior is not None else mq
             g, pred_state = self.predictor(torch.cat([h, z], dim=1), pred_state)
-            frames.append(self.decoder(g, [s[:, skip_t] for s in skips]))
+            frame, log_scale = self._decode(g, [s[:, skip_t] for s in skips])
+            frames.append(frame)
+            scales.append(log_scale)
             mu_q.append(mq)
             logvar_q.append(lq)
             mu_p.append(mp)
             logvar_p.append(lp)
         stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731
-        return SVGOutput(stack(frames), stack(mu_q), stack(logvar_q), stack(mu_p), stack(logvar_p))
+        return SVGOutput(stack(frames), stack(mu_q), stack(logvar_q), stack(mu_p), stack(logvar_p),
+                         stack(scales) if self.config.heteroscedastic else None)
 
     # -- prediction ----------------------------------------------------------------------------
 
@@ -174,6 +192,11 @@ class SVG(nn.Module):
     def sample(self, frames: torch.Tensor, horizon: int, noise: torch.Tensor) -> torch.Tensor:
         """S sample futures per input, batched as B·S: frames (B, N, C, H, W) in [-1, 1],
         noise (B, S, K, z_dim) standard normal -> (B, S, K, C, H, W) in [0, 1]."""
+        return self.sample_with_std(frames, horizon, noise)[0]
+
+    def sample_with_std(self, frames: torch.Tensor, horizon: int, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``sample``'s futures and, with the scale head, each one's per-pixel std in [0, 1]
+        units (B, S, K, H, W); None without it."""
         self._check(frames, horizon)
         if not torch.jit.is_tracing() and (noise.ndim != 4 or noise.shape[0] != frames.shape[0] or noise.shape[2] < horizon
                                            or noise.shape[3] != self.config.z_dim):
@@ -200,37 +223,52 @@ class SVG(nn.Module):
         h = per_path(codes[:, n - 1])
         skip = [per_path(s[:, n - 1]) for s in skips]
         eps = noise.flatten(0, 1)  # (B·S, K, z)
-        outputs = []
+        outputs, stds = [], []
         for k in range(horizon):
             mu, logvar, prior_state = self._prior(h, prior_state)
             # eps * 0 keeps the noise input in an exported graph for the deterministic baseline.
             z = mu + torch.exp(0.5 * logvar) * eps[:, k] if self.posterior is not None else eps[:, k] * 0.0
             g, pred_state = self.predictor(torch.cat([h, z], dim=1), pred_state)
-            frame = self.decoder(g, skip)
+            frame, log_scale = self._decode(g, skip)
             outputs.append(frame)
+            if log_scale is not None:
+                stds.append(laplace_std(log_scale))
             if k + 1 < horizon:
                 h, new_skip = self.encoder(frame)
                 if self.config.last_frame_skip:
                     skip = new_skip
         out = torch.stack(outputs, dim=1)  # (B·S, K, C, H, W)
-        return out.reshape(frames.shape[0], samples, *out.shape[1:])
+        paths = out.reshape(frames.shape[0], samples, *out.shape[1:])
+        if not stds:
+            return paths, None
+        std = torch.stack(stds, dim=1)  # (B·S, K, H, W)
+        return paths, std.reshape(frames.shape[0], samples, *std.shape[1:])
 
     def rollout(self, frames: torch.Tensor, horizon: int, samples: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pixel mean (B, K, C, H, W) in [-1, 1] of ``samples`` futures drawn from the
         prior, and their per-pixel std (B, K, H, W) in [0, 1] units (0 for one sample)."""
         noise = torch.randn(self.noise_shape(frames.shape[0], samples, horizon), device=frames.device, dtype=frames.dtype)
-        mean, std = sample_statistics(self.sample(frames, horizon, noise))
+        mean, std = sample_statistics(*self.sample_with_std(frames, horizon, noise))
         return mean * 2.0 - 1.0, std
 
 
-def sample_statistics(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def laplace_std(log_scale: torch.Tensor) -> torch.Tensor:
+    """Std sqrt(2)·b of a Laplace(b), b = exp(log_scale) in [0, 1] units, at most MAX_STD01:
+    (B, 1, H, W) -> (B, H, W)."""
+    return (1.4142135623730951 * torch.exp(log_scale.clamp(-12.0, 3.0))[:, 0]).clamp(max=MAX_STD01)
+
+
+def sample_statistics(samples: torch.Tensor, head_std: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """samples (B, S, K, C, H, W) in [0, 1] -> per-pixel mean (B, K, C, H, W) and std (B, K, H, W).
 
     The std is the unbiased one across the S samples (0 when S = 1), root mean square over
-    the channels, capped at MAX_STD01. S is counted with tensor ops so that an exported
-    graph keeps it dynamic."""
+    the channels; with ``head_std`` (B, S, K, H, W), each sample's own predicted std, their
+    mean square is added to the variance (the law of total variance). Capped at MAX_STD01.
+    S is counted with tensor ops so that an exported graph keeps it dynamic."""
     mean = samples.mean(dim=1)
     count = torch.ones_like(samples[:, :, :1, :1, :1, :1]).sum(dim=1)  # (B, 1, 1, 1, 1) = S
     squares = ((samples - mean.unsqueeze(1)) ** 2).sum(dim=1)
     variance = (squares / torch.clamp(count - 1.0, min=1.0)).mean(dim=2)
+    if head_std is not None:
+        variance = variance + (head_std**2).mean(dim=1)
     return mean, torch.sqrt(variance).clamp(max=MAX_STD01)

@@ -67,10 +67,13 @@ class FrameEncoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """(code (B, dim), encoder skips) -> frame (B, C, size, size) in [0, 1] (sigmoid)."""
+    """(code (B, dim), encoder skips) -> frame (B, C, size, size) in [0, 1] (sigmoid); with
+    ``scale_head`` one more, unbounded channel: a per-pixel Laplace log-scale."""
 
-    def __init__(self, channels: int, size: int, dim: int, filters: int, backbone: str = "dcgan") -> None:
+    def __init__(self, channels: int, size: int, dim: int, filters: int, backbone: str = "dcgan", scale_head: bool = False) -> None:
         super().__init__()
+        self.channels = channels
+        out_channels = channels + int(scale_head)
         if backbone not in BACKBONES:
             raise ValueError(f"svg: backbone must be one of {', '.join(BACKBONES)}, got {backbone!r}")
         widths = level_widths(size, filters)
@@ -83,10 +86,10 @@ class FrameDecoder(nn.Module):
             c_in = 2 * widths[i]
             if i == 0:  # last stage: to the image
                 if backbone == "dcgan":
-                    out = nn.ConvTranspose2d(c_in, channels, 4, 2, 1)
+                    out = nn.ConvTranspose2d(c_in, out_channels, 4, 2, 1)
                 else:
-                    out = nn.Sequential(_conv_bn(c_in, widths[0], 3, 1, 1), nn.ConvTranspose2d(widths[0], channels, 3, 1, 1))
-                self.stages.append(nn.Sequential(out, nn.Sigmoid()))
+                    out = nn.Sequential(_conv_bn(c_in, widths[0], 3, 1, 1), nn.ConvTranspose2d(widths[0], out_channels, 3, 1, 1))
+                self.stages.append(nn.Sequential(out))  # the sigmoid is applied in forward, to the frame's channels only
             elif backbone == "dcgan":
                 self.stages.append(_conv_bn(c_in, widths[i - 1], 4, 2, 1, transposed=True))
             else:
@@ -101,7 +104,9 @@ class FrameDecoder(nn.Module):
         # dcgan: the stride-2 transposed convolutions up-sample; vgg: nearest up-sampling before each stage.
         for stage, skip in zip(self.stages, reversed(skips)):
             x = stage(torch.cat([self.up(x), skip], dim=1))
-        return x
+        if x.shape[1] == self.channels:
+            return torch.sigmoid(x)
+        return torch.cat([torch.sigmoid(x[:, : self.channels]), x[:, self.channels :]], dim=1)
 
 
 class LSTMCell(nn.Module):
