@@ -134,12 +134,9 @@ class Listener:
                 self.diagnostics_at = time.monotonic()
 
     def wait_for(self, condition, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        from video_predictor.background_node import wait_until
+
+        return wait_until(condition, timeout)
 
     def settled(self, published_total: int, quiet_s: float = 1.0) -> bool:
         """The node has nothing in flight, no prediction arrived for ``quiet_s``, and a report

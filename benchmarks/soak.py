@@ -50,7 +50,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.background_node import BackgroundNode
+from video_predictor.background_node import BackgroundNode, wait_until
 from video_predictor.node_diagnostics import STATUS_NAME
 from video_predictor.video_io import carphone_clip, video_frames
 
@@ -371,13 +371,11 @@ class Observer:
             return self.diagnostics
 
     def wait_for(self, condition, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def locked() -> bool:
             with self._lock:
-                if condition():
-                    return True
-            time.sleep(0.05)
-        return False
+                return condition()
+
+        return wait_until(locked, timeout)
 
     def close(self) -> None:
         self._ros.close()

@@ -5,10 +5,23 @@ their main thread replays, waits or measures."""
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:
+    """Poll ``condition`` (set by the background node's callbacks) until it holds; False
+    when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 class BackgroundNode:

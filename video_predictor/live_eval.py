@@ -45,7 +45,7 @@ from sensor_msgs.msg import Image
 from tqdm import tqdm
 
 from video_predictor import bag_io, metrics
-from video_predictor.background_node import BackgroundNode
+from video_predictor.background_node import BackgroundNode, wait_until
 from video_predictor.baselines import FlowExtrapolation
 from video_predictor.eval_report import StripSelector
 from video_predictor.evaluate import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
@@ -190,21 +190,15 @@ class Collector:
         return max((r.arrived for r in latest), default=0.0)
 
     def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        return wait_until(condition, timeout)
 
     def wait_until_quiet(self, quiet: float, timeout: float) -> None:
         """Until no prediction has arrived for ``quiet`` seconds (or ``timeout`` passes)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def quiet_now() -> bool:
             last = max((r.arrived for r in self.frames[-1:] + self.uncertainty[-1:]), default=0.0)
-            if time.monotonic() - last > quiet:
-                return
-            time.sleep(0.05)
+            return time.monotonic() - last > quiet
+
+        wait_until(quiet_now, timeout)
 
     def close(self) -> None:
         self._ros.close()
