@@ -33,7 +33,7 @@ class CopyLastPredictor(Predictor):
         super().__init__(ModelMetadata("fake", n, k, size, size, 3, 1 / 30), k)
         self.nan_on_odd = nan_on_odd
 
-    def _run(self, frames: np.ndarray) -> Prediction:
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None = None) -> Prediction:
         last = frames[:, -1:].astype(np.float32) / 255.0
         predicted = np.repeat(last, self.horizon, axis=1)
         if self.nan_on_odd:

@@ -308,7 +308,7 @@ class FakePredictor(Predictor):
         self.started = threading.Event()
         self.inputs: list[np.ndarray] = []
 
-    def _run(self, frames: np.ndarray) -> Prediction:
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None = None) -> Prediction:
         self.started.set()
         self.release.wait(timeout=20)
         self.inputs.append(frames[0])

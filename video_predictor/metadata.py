@@ -11,6 +11,12 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 UNCERTAINTY_KINDS = ("heteroscedastic", "samples", "samples+heteroscedastic", "none")
+# frame_period of a rate-agnostic model: it predicts at the camera's own frame period.
+CAMERA_PERIOD = "camera"
+# flow_input: the classical flow a model takes as a second graph input ("" = none).
+# "farneback": video_predictor.baselines.FlowExtrapolation's backward flow (last -> previous
+# frame, grey), in pixels per prediction period.
+FLOW_INPUTS = ("", "farneback")
 NORMALISATIONS = ("minus_one_one",)  # uint8 x -> x / 127.5 - 1
 
 
@@ -26,12 +32,13 @@ class ModelMetadata:
     height: int
     width: int
     channels: int  # 3: RGB order
-    frame_period: float  # seconds between the frames the model was trained on
+    frame_period: float | str  # seconds between the frames the model predicts, or "camera" (rate-agnostic)
     normalisation: str = "minus_one_one"
     uncertainty: str = "heteroscedastic"
     stochastic: bool = False
     training_data: str = ""
     model_config: dict = field(default_factory=dict)
+    flow_input: str = ""
 
     def __post_init__(self) -> None:
         problems = []
@@ -41,14 +48,30 @@ class ModelMetadata:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
         if self.channels not in (1, 3):
             problems.append(f"channels must be 1 or 3, got {self.channels}")
-        if not (isinstance(self.frame_period, (int, float)) and self.frame_period > 0):
-            problems.append(f"frame_period must be > 0 s, got {self.frame_period!r}")
+        if self.frame_period != CAMERA_PERIOD and not (
+                isinstance(self.frame_period, (int, float)) and not isinstance(self.frame_period, bool) and self.frame_period > 0):
+            problems.append(f"frame_period must be > 0 s or {CAMERA_PERIOD!r}, got {self.frame_period!r}")
+        if self.flow_input not in FLOW_INPUTS:
+            problems.append(f"unknown flow_input {self.flow_input!r}; known: {', '.join(repr(f) for f in FLOW_INPUTS)}")
         if self.normalisation not in NORMALISATIONS:
             problems.append(f"unknown normalisation {self.normalisation!r}")
         if self.uncertainty not in UNCERTAINTY_KINDS:
             problems.append(f"unknown uncertainty kind {self.uncertainty!r}")
         if problems:
             raise MetadataError("; ".join(problems))
+
+    @property
+    def rate_agnostic(self) -> bool:
+        """True when the model predicts at the camera's own frame period (frame_period "camera")."""
+        return self.frame_period == CAMERA_PERIOD
+
+    @property
+    def fixed_period(self) -> float | None:
+        """The model's fixed frame period in seconds; None for a rate-agnostic model."""
+        return None if self.rate_agnostic else float(self.frame_period)
+
+    def describe_period(self) -> str:
+        return "the camera's period (rate-agnostic)" if self.rate_agnostic else f"{float(self.frame_period):.4f} s"
 
     @property
     def resolution(self) -> tuple[int, int]:

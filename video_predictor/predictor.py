@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from video_predictor.baselines import FlowExtrapolation
 from video_predictor.metadata import ModelMetadata
+
+# The flow-input models' flow: the evaluator's flow baseline, so that an untrained
+# flow-anchored model reproduces that baseline.
+FLOW_METHODS = {"farneback": FlowExtrapolation()}
 
 
 class ModelLoadError(ValueError):
@@ -52,14 +57,18 @@ class Predictor(ABC):
         self.horizon = horizon
 
     @abstractmethod
-    def _run(self, frames: np.ndarray) -> Prediction:
-        """frames: (B, N, H, W, C) uint8, already validated."""
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
+        """frames: (B, N, H, W, C) uint8, already validated; flow: (B, H, W, 2) float32 for
+        models with a flow input (metadata.flow_input), else None."""
 
-    def predict(self, frames: np.ndarray) -> Prediction:
+    def predict(self, frames: np.ndarray, last_interval: float | np.ndarray | None = None) -> Prediction:
         """Predict ``horizon`` frames ahead of each sequence.
 
         frames: (B, N, H, W, C) or (N, H, W, C) uint8 at the model's resolution,
-        oldest first. Raises ValueError on a wrong shape, PredictionError on NaN/Inf.
+        oldest first. last_interval: time between the two newest frames, in prediction
+        periods (scalar or (B,)); None = 1 (evenly spaced). A flow-input model's flow is
+        divided by it, so that the flow it sees is the motion of one prediction period.
+        Raises ValueError on a wrong shape, PredictionError on NaN/Inf.
         """
         frames = np.asarray(frames)
         if frames.ndim == 4:
@@ -70,7 +79,9 @@ class Predictor(ABC):
             raise ValueError(f"expected frames of shape (B, {', '.join(map(str, expected))}), got {frames.shape}")
         if frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames, got {frames.dtype}")
-        prediction = self._run(np.ascontiguousarray(frames))
+        frames = np.ascontiguousarray(frames)
+        flow = flow_input(frames, self.metadata.flow_input, last_interval) if self.metadata.flow_input else None
+        prediction = self._run(frames, flow)
         prediction.check_finite()
         return prediction
 
@@ -78,3 +89,18 @@ class Predictor(ABC):
         """One prediction on a blank input, so the first real frame pays no set-up cost."""
         md = self.metadata
         self.predict(np.zeros((1, md.input_frames, md.height, md.width, md.channels), np.uint8))
+
+
+def flow_input(frames: np.ndarray, method: str, last_interval: float | np.ndarray | None = None) -> np.ndarray:
+    """(B, H, W, 2) float32 backward flow (newest -> previous frame) of each sequence in
+    ``frames`` (B, N, H, W, C) uint8, in pixels per prediction period."""
+    if method not in FLOW_METHODS:
+        raise ValueError(f"unknown flow input {method!r}; known: {', '.join(FLOW_METHODS)}")
+    estimator = FLOW_METHODS[method]
+    flow = np.stack([estimator.backward_flow(x) for x in frames]).astype(np.float32, copy=False)
+    if last_interval is not None:
+        interval = np.broadcast_to(np.asarray(last_interval, dtype=np.float32), (len(frames),))
+        if not (np.isfinite(interval).all() and (interval > 0).all()):
+            raise ValueError(f"last_interval must be > 0 prediction periods, got {last_interval!r}")
+        flow = flow / interval[:, None, None, None]
+    return flow

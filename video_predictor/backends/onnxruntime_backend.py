@@ -18,6 +18,7 @@ from video_predictor.metadata import MetadataError, ModelMetadata
 from video_predictor.predictor import Prediction, Predictor
 
 NOISE_INPUT = "noise"  # as training.export names it
+FLOW_INPUT = "flow"
 SAMPLE_OUTPUT = "predicted_sample"
 
 
@@ -85,8 +86,10 @@ class OnnxRuntimePredictor(Predictor):
     def _session_for(self, batch: int):
         return self._session_one if batch == 1 and self._session_one is not None else self.session
 
-    def _run(self, frames: np.ndarray) -> Prediction:
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
         feed = {self._input: frames.astype(np.float32)}
+        if flow is not None:
+            feed[FLOW_INPUT] = flow
         session = self._session_for(len(frames))
         if not self.stochastic:
             predicted, std = session.run(None, feed)[:2]

@@ -234,13 +234,14 @@ class TensorRTPredictor(Predictor):
                                                               if self.cache.built else "reused from the cache"))
         self.warm_up()  # CUDA context, kernels and allocations now, not on the first camera frame
 
-    def _run(self, frames: np.ndarray) -> Prediction:
-        chunks = [self._run_batch(frames[i:i + self.max_batch]) for i in range(0, len(frames), self.max_batch)]
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
+        chunks = [self._run_batch(frames[i:i + self.max_batch], None if flow is None else flow[i:i + self.max_batch])
+                  for i in range(0, len(frames), self.max_batch)]
         predicted = np.concatenate([c[0] for c in chunks])
         std = np.concatenate([c[1] for c in chunks])
         return Prediction(predicted[:, : self.horizon], std[:, : self.horizon])
 
-    def _run_batch(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _run_batch(self, frames: np.ndarray, flow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
@@ -249,6 +250,11 @@ class TensorRTPredictor(Predictor):
             if not self.context.set_input_shape(self._input, tuple(x.shape)):
                 raise PredictionError(f"TensorRT rejects input shape {tuple(x.shape)}")
             self.context.set_tensor_address(self._input, x.data_ptr())
+            if flow is not None:
+                f = torch.from_numpy(np.ascontiguousarray(flow)).to(self.device)
+                if not self.context.set_input_shape(FLOW_INPUT, tuple(f.shape)):
+                    raise PredictionError(f"TensorRT rejects flow shape {tuple(f.shape)}")
+                self.context.set_tensor_address(FLOW_INPUT, f.data_ptr())
             outputs = {}
             for name in OUTPUT_NAMES:
                 outputs[name] = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=torch.float32, device=self.device)

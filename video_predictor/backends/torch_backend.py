@@ -48,8 +48,11 @@ class TorchPredictor(Predictor):
         self.rng = np.random.default_rng(seed)
 
     @torch.inference_mode()
-    def _run(self, frames: np.ndarray) -> Prediction:
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
         x = torch.from_numpy(frames).to(self.device, torch.float32)
+        if self.graph.flow_input:
+            predicted, std = self.graph(x, torch.from_numpy(flow).to(self.device))
+            return Prediction(predicted.cpu().numpy(), std.cpu().numpy())
         if not self.graph.stochastic:
             predicted, std = self.graph(x)
             return Prediction(predicted.cpu().numpy(), std.cpu().numpy())

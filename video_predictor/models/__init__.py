@@ -53,6 +53,10 @@ class PredictorGraph(nn.Module):
     In:  frames (B, N, H, W, C) float32, 0..255 (uint8 values), channel order of training (RGB).
     Out: predicted frames (B, K, H, W, C) float32 in [0, 1]; std (B, K, H, W) float32 in [0, 1] units.
 
+    Flow-input models (``flow_input = True`` on the module: flow_anchored) take flow
+    (B, H, W, 2) float32 instead: the backward flow newest -> previous frame in pixels per
+    prediction period (channel 0 = x), computed before the graph (predictor.flow_input).
+
     Stochastic models also take noise (B, S, K, z_dim), standard normal (drawn here for
     ``samples`` paths when not given); the frames out are the per-pixel mean of the S
     samples and std their spread; ``with_sample`` adds a third output, the first sample
@@ -66,11 +70,18 @@ class PredictorGraph(nn.Module):
         self.model = model
         self.horizon = horizon
         self.stochastic = bool(getattr(model, "stochastic", False))
+        self.flow_input = bool(getattr(model, "flow_input", False))
         self.samples = samples
         self.with_sample = with_sample
 
     def forward(self, frames: torch.Tensor, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """``noise`` is the second input: the noise of a stochastic model, the flow of a flow-input one."""
         x = frames.permute(0, 1, 4, 2, 3) * (2.0 / 255.0) - 1.0
+        if self.flow_input:
+            if noise is None:
+                raise ValueError("this model takes a flow input (B, H, W, 2)")
+            predicted, std = self.model.rollout(x, self.horizon, flow=noise.permute(0, 3, 1, 2))
+            return (predicted.permute(0, 1, 3, 4, 2) + 1.0) * 0.5, std
         if not self.stochastic:
             predicted, std = self.model.rollout(x, self.horizon)
             return (predicted.permute(0, 1, 3, 4, 2) + 1.0) * 0.5, std
