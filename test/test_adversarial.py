@@ -16,6 +16,7 @@ TINY_MODEL = {
     "input_frames": 2,
     "scales": [{"features": [4], "kernels": [3, 3]}] * 4,
 }
+TINY_FLOW_MODEL = {"input_frames": 2, "scales": [{"features": [4], "kernels": [3, 3]}] * 2}  # the default preset's family
 TINY_D = {"scales": [{"features": [8], "kernels": [3], "fully_connected": [16]}] * 4}
 
 
@@ -69,7 +70,7 @@ def test_configured_weights_are_the_ones_in_the_combined_loss():
 
 def test_weights_come_from_the_config_file_values():
     config = build_config("cpu-small", ["optim.method=adversarial", "optim.loss={lp: 1.0, p: 2, gdl: 1.0, adv: 0.05}", "optim.d_lr=0.02", "data.patch=32"])
-    method = METHODS["adversarial"].from_config(build_model("multiscale", config.model.config), config)
+    method = METHODS["adversarial"].from_config(build_model(config.model.family, config.model.config), config)
     assert (method.weights.adv, method.weights.lp, method.weights.gdl, method.weights.p) == (0.05, 1.0, 1.0, 2)
     assert method.d_optimizer.param_groups[0]["lr"] == 0.02
     assert isinstance(method.d_optimizer, torch.optim.SGD)
@@ -108,7 +109,7 @@ def test_trainer_trains_adversarially_and_resumes_with_the_discriminator(tmp_pat
     common = [
         "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache"), "--no-tensorboard",
         "--set", "optim.method=adversarial", "--set", f"optim.discriminator={TINY_D}",
-        "--set", f"model.config={TINY_MODEL}", "--set", "data.input_frames=2", "--set", "data.height=32",
+        "--set", f"model.config={TINY_FLOW_MODEL}", "--set", "data.input_frames=2", "--set", "data.height=32",
         "--set", "data.width=32", "--set", "data.patch=16", "--set", "data.synthetic_clips=8", "--set", "data.val_clips=2",
         "--set", "optim.batch_size=4", "--set", "optim.val_every=100", "--set", "optim.schedule=cosine",
         "--set", "optim.loss={adv: 0.05, p: 2}",

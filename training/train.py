@@ -22,17 +22,21 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from training.calibrate import fit_sigma_calibration
 from training.config import TrainConfig, build_config
-from training.data import dataset
+from training.data import dataset, real_mix
 from training.data.pool import ClipPool, synthetic_clips
 from training.data.sequence import DataError
 from training.data.synthetic import SyntheticConfig
 from training.distributed import DistributedContext, init_distributed, shutdown, wrap_for_training
 from training.methods import METHODS, TrainingMethod
 from video_predictor import metrics
-from video_predictor.metadata import ModelMetadata
+from training.methods.generator import FLOW_METHOD
+from video_predictor.baselines import FlowExtrapolation
+from video_predictor.metadata import CAMERA_PERIOD, ModelMetadata
 from video_predictor.model_file import atomic_torch_save, load_model_file, save_model_file
-from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
+from video_predictor.models import FAMILIES, PredictorGraph, build_model, uncertainty_kind
+from video_predictor.predictor import flow_input
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -57,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
     d = config.data
     uncertainty, stochastic = uncertainty_kind(config.model.family, model_config)
+    flow_model = bool(getattr(FAMILIES[config.model.family][1], "flow_input", False))
     return ModelMetadata(
         family=config.model.family,
         input_frames=d.input_frames,
@@ -64,11 +69,12 @@ def make_metadata(config: TrainConfig, model_config: dict) -> ModelMetadata:
         height=d.height,
         width=d.width,
         channels=int(model_config.get("channels", 3)),
-        frame_period=float(d.frame_period),
+        frame_period=CAMERA_PERIOD if d.rate_agnostic else float(d.frame_period),
         uncertainty=uncertainty,
         stochastic=stochastic,
         training_data=f"{d.source}; preset {config.preset}",
         model_config=model_config,
+        flow_input="farneback" if flow_model else "",
     )
 
 
@@ -88,22 +94,34 @@ def load_clips(config: TrainConfig, cache_dir: Path | None) -> tuple[np.ndarray,
     synth = SyntheticConfig(**{**d.synthetic, "height": d.height, "width": d.width, "clip_length": clip_length})
     train_set = synthetic_clips(d.synthetic_clips, synth, seed=config.optim.seed, cache_dir=cache_dir)
     val_set = synthetic_clips(d.val_clips, synth, seed=config.optim.seed + 10_000, cache_dir=cache_dir)
+    if d.real:
+        try:
+            real_train, real_val = real_mix.load_real_clips(d, clip_length, config.optim.seed)
+        except DataError as error:
+            raise SystemExit(str(error)) from None
+        train_set = real_mix.mix(train_set, real_train, d.real_fraction, config.optim.seed)
+        val_set = np.concatenate([val_set, *real_val])
     return train_set, val_set
 
 
 @torch.inference_mode()
 def validate(model: nn.Module, clips: np.ndarray, input_frames: int, horizon: int, device: torch.device | None = None, strips: int = 4) -> dict:
-    """PSNR/SSIM per horizon of the model and of copy-last-frame on held-out clips, and
-    image strips (last input | truth t+1 | prediction t+1) of the first ``strips`` clips."""
+    """PSNR/SSIM per horizon of the model, copy-last-frame and flow extrapolation on held-out
+    clips, and image strips (last input | truth t+1 | prediction t+1) of the first ``strips`` clips."""
     model.eval()
     graph = PredictorGraph(model, horizon)
     inputs = clips[:, :input_frames]
     truth = clips[:, input_frames : input_frames + horizon]
-    predicted, _ = graph(torch.from_numpy(inputs).float().to(device or "cpu"))
+    x = torch.from_numpy(inputs).float().to(device or "cpu")
+    if graph.flow_input:
+        predicted, _ = graph(x, torch.from_numpy(flow_input(inputs, FLOW_METHOD)).to(x.device))
+    else:
+        predicted, _ = graph(x)
     predicted = np.clip(np.rint(predicted.cpu().numpy() * 255), 0, 255).astype(np.uint8)
-    copy_last = np.repeat(inputs[:, -1:], horizon, axis=1)
+    baselines = {"copy_last": np.repeat(inputs[:, -1:], horizon, axis=1),
+                 "flow": np.stack([FlowExtrapolation()(clip, horizon) for clip in inputs])}
     result: dict = {}
-    for name, pred in (("model", predicted), ("copy_last", copy_last)):
+    for name, pred in (("model", predicted), *baselines.items()):
         result[f"{name}_psnr"] = np.asarray(metrics.psnr(pred, truth)).mean(axis=0).round(3).tolist()
         result[f"{name}_ssim"] = np.asarray(metrics.ssim(pred, truth)).mean(axis=0).round(4).tolist()
     result["strips"] = np.concatenate([inputs[:strips, -1], truth[:strips, 0], predicted[:strips, 0]], axis=2)
@@ -278,12 +296,15 @@ def _train(
         if context.is_main and ((step + 1) % config.optim.val_every == 0 or step + 1 == config.optim.steps):
             scores = validate(shipped(), val_clips, config.data.input_frames, config.export_horizon, device)
             log.info(
-                "step %d validation PSNR model %s | copy-last %s; SSIM model %s | copy-last %s",
-                step + 1, scores["model_psnr"], scores["copy_last_psnr"], scores["model_ssim"], scores["copy_last_ssim"],
+                "step %d validation PSNR model %s | copy-last %s | flow %s; SSIM model %s | copy-last %s | flow %s",
+                step + 1, scores["model_psnr"], scores["copy_last_psnr"], scores["flow_psnr"],
+                scores["model_ssim"], scores["copy_last_ssim"], scores["flow_ssim"],
             )
             if writer:
                 log_validation(writer, scores, step + 1)
     steps_done = max(step + 1, start_step)
+    if hasattr(shipped(), "sigma_calibration"):  # every rank alike: the same clips give the same numbers
+        calibrate(shipped(), calibration_clips(config, val_clips), config)
     checkpoint(steps_done)
     if context.is_main:
         save_model_file(out / "model.pt", metadata, _cpu(shipped().state_dict()))
@@ -291,6 +312,24 @@ def _train(
     if writer:
         writer.close()
     return shipped()
+
+
+def calibration_clips(config: TrainConfig, val_clips: np.ndarray) -> np.ndarray:
+    """The held-out clips the std is calibrated on: the real ones where the synthetic video
+    was mixed with real recordings (their errors are the ones a camera gives), else all."""
+    d = config.data
+    if d.source == "synthetic" and d.real and len(val_clips) > d.val_clips:
+        return val_clips[d.val_clips:]
+    return val_clips
+
+
+def calibrate(model: nn.Module, clips: np.ndarray, config: TrainConfig) -> None:
+    """Fit the per-step std multipliers of ``model`` on ``clips`` (training.calibrate)."""
+    device = next(model.parameters()).device
+    before, after = fit_sigma_calibration(model, clips, config.data.input_frames, config.export_horizon, FLOW_METHOD)
+    model.to(device)
+    log.info("calibrated the std on %d held-out clips: coverage(2 sigma) per step %s -> %s", len(clips),
+             np.round(before, 3).tolist(), np.round(after, 3).tolist())
 
 
 def load_initial_weights(model: nn.Module, config: TrainConfig, path: Path) -> None:
@@ -312,9 +351,9 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def log_validation(writer: "SummaryWriter", scores: dict, step: int) -> None:
     """Per-horizon PSNR/SSIM against copy-last, and a strip per clip: last input | truth | prediction."""
     for k, (m, c) in enumerate(zip(scores["model_psnr"], scores["copy_last_psnr"]), start=1):
-        writer.add_scalars(f"val/psnr_t+{k}", {"model": m, "copy_last": c}, step)
+        writer.add_scalars(f"val/psnr_t+{k}", {"model": m, "copy_last": c, "flow": scores["flow_psnr"][k - 1]}, step)
     for k, (m, c) in enumerate(zip(scores["model_ssim"], scores["copy_last_ssim"]), start=1):
-        writer.add_scalars(f"val/ssim_t+{k}", {"model": m, "copy_last": c}, step)
+        writer.add_scalars(f"val/ssim_t+{k}", {"model": m, "copy_last": c, "flow": scores["flow_ssim"][k - 1]}, step)
     writer.add_images("val/last_input|truth|prediction", scores["strips"], step, dataformats="NHWC")
 
 

@@ -13,6 +13,9 @@ from torch import nn
 
 from training.losses import gradient_difference_loss, laplace_nll, lp_loss
 from training.methods.base import TrainingMethod, to_model_range
+from video_predictor.predictor import flow_input
+
+FLOW_METHOD = "farneback"  # the runtime's flow input (ModelMetadata.flow_input of the exported file)
 
 if TYPE_CHECKING:
     from training.config import TrainConfig
@@ -67,7 +70,10 @@ class GeneratorMethod(TrainingMethod):
 
     def rollout_terms(self, clip: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[RolloutStep]]:
         """Unweighted reconstruction terms of a recursive rollout, summed over scales and
-        steps (gradients flow through the recursion), and each step's predictions."""
+        steps (gradients flow through the recursion), and each step's predictions.
+        A flow-input model (flow_anchored) predicts all steps in one pass instead."""
+        if getattr(self.model, "flow_input", False):
+            return self.one_pass_terms(clip)
         x = to_model_range(clip)
         n, w = self.input_frames, self.weights
         window = x[:, :n]
@@ -87,6 +93,35 @@ class GeneratorMethod(TrainingMethod):
                 terms["nll"] = terms["nll"] + laplace_nll((predictions[-1].detach() - target).abs(), log_scale)
             steps.append(RolloutStep(window, predictions, target))
             window = torch.cat([window[:, 1:], predictions[-1].unsqueeze(1)], dim=1)
+        return terms, steps
+
+    def one_pass_terms(self, clip: torch.Tensor) -> tuple[dict[str, torch.Tensor], list[RolloutStep]]:
+        """The same terms for a model that sees the classical flow of the newest observed pair
+        (computed here as the runtime does) and predicts ``rollout`` steps in one pass. Each
+        step's window, for the discriminator, is the observed frames continued by the
+        predicted ones, as a recursive rollout would have seen them."""
+        x = to_model_range(clip)
+        n, w, k = self.input_frames, self.weights, self.rollout
+        observed = clip[:, :n].detach().cpu().numpy()
+        flow = torch.from_numpy(flow_input(observed, FLOW_METHOD)).permute(0, 3, 1, 2).to(x.device)
+        predictions, log_scale, change, roughness = self.forward_model(x[:, :n], flow, k)
+        terms = {name: x.new_zeros(()) for name in TERMS}
+        terms["sparsity"], terms["smoothness"] = change, roughness
+        targets = x[:, n : n + k]  # (B, k, C, H, W)
+        for pred in predictions:  # (B, k, C, h, w) per scale
+            factor = targets.shape[-1] // pred.shape[-1]
+            scaled = targets.flatten(0, 1)
+            scaled = F.avg_pool2d(scaled, factor) if factor > 1 else scaled
+            terms["lp"] = terms["lp"] + k * lp_loss(pred.flatten(0, 1), scaled, w.p)
+            terms["gdl"] = terms["gdl"] + k * gradient_difference_loss(pred.flatten(0, 1), scaled, w.alpha)
+        finest = predictions[-1]
+        if log_scale is not None:
+            error = (finest.detach() - targets).abs().flatten(0, 1)
+            terms["nll"] = k * laplace_nll(error, log_scale.flatten(0, 1).unsqueeze(1))
+        steps = []
+        for step in range(k):
+            window = torch.cat([x[:, :n], finest[:, :step]], dim=1)[:, -n:]
+            steps.append(RolloutStep(window, [p[:, step] for p in predictions], targets[:, step]))
         return terms, steps
 
     def weighted_sum(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from video_predictor.models.convlstm import ConvLSTMConfig, ConvLSTMSeq2Seq
+from video_predictor.models.flow_anchored import FlowAnchoredConfig, FlowAnchoredPredictor
 from video_predictor.models.multiscale import MultiScaleConfig, MultiScaleGenerator
 from video_predictor.models.svg import SVG, SVGConfig, sample_statistics
 from video_predictor.models.unet import UNetConfig, UNetPredictor
@@ -21,6 +22,7 @@ from video_predictor.models.unet import UNetConfig, UNetPredictor
 # family name -> (config class, module class)
 FAMILIES: dict[str, tuple[Callable[..., Any], Callable[..., nn.Module]]] = {
     "multiscale": (MultiScaleConfig, MultiScaleGenerator),
+    "flow_anchored": (FlowAnchoredConfig, FlowAnchoredPredictor),
     "convlstm": (ConvLSTMConfig, ConvLSTMSeq2Seq),
     "unet": (UNetConfig, UNetPredictor),
     "svg": (SVGConfig, SVG),

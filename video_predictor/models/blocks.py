@@ -44,6 +44,38 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def warp_many(image: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
+    """Backward warp of one image by several flows: out[:, k](p) = image(p + flows[:, k](p)),
+    bilinear, border replicated; the same numbers as ``warp`` (grid_sample).
+
+    image (B, C, H, W), flows (B, K, 2, H, W) in pixels -> (B, K, C, H, W). Written with
+    gathers: ONNX Runtime's GridSample kernel costs ~0.4 ms per 64x64 RGB warp on a CPU
+    core, the gathers a fraction of that.
+    """
+    b, c, h, w = image.shape
+    if h < 2 or w < 2:
+        raise ValueError(f"warping needs an image of at least 2x2 pixels, got {h}x{w} (too many scales for this size?)")
+    k = flows.shape[1]
+    xs = torch.arange(w, dtype=image.dtype, device=image.device).view(1, 1, 1, w)
+    ys = torch.arange(h, dtype=image.dtype, device=image.device).view(1, 1, h, 1)
+    x = (xs + flows[:, :, 0]).clamp(0, w - 1)  # (B, K, H, W): border replicated
+    y = (ys + flows[:, :, 1]).clamp(0, h - 1)
+    x0 = x.floor().clamp(max=w - 2)
+    y0 = y.floor().clamp(max=h - 2)
+    fx = (x - x0).unsqueeze(1)  # (B, 1, K, H, W), the layout of the gathered corners
+    fy = (y - y0).unsqueeze(1)
+    index = (y0 * w + x0).long().reshape(b, 1, k * h * w).expand(b, c, k * h * w)
+    flat = image.reshape(b, c, h * w)
+
+    def corner(offset: int) -> torch.Tensor:
+        return torch.gather(flat, 2, index + offset).reshape(b, c, k, h, w)
+
+    v00, v01, v10, v11 = corner(0), corner(1), corner(w), corner(w + 1)
+    top = v00 + fx * (v01 - v00)
+    bottom = v10 + fx * (v11 - v10)
+    return (top + fy * (bottom - top)).transpose(1, 2)
+
+
 def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 convolutions with ReLU: one U-Net level."""
     return nn.Sequential(
