@@ -27,11 +27,11 @@ MIN_ANSWERED = 0.8
 TINY_CONFIG = {"input_frames": 2, "scales": [{"features": [4], "kernels": [3, 3]}] * 2}
 
 
-def tiny_rate_agnostic_model(path) -> None:
+def tiny_rate_agnostic_model(path, frame_period: float | str = "camera") -> None:
     torch.manual_seed(0)
     model = build_model("multiscale", TINY_CONFIG)
     metadata = ModelMetadata(family="multiscale", input_frames=2, horizon=3, height=16, width=16, channels=3,
-                             frame_period="camera", model_config=model.config.to_dict())
+                             frame_period=frame_period, model_config=model.config.to_dict())
     save_model_file(path, metadata, model.state_dict())
 
 
@@ -152,3 +152,13 @@ def test_the_shipped_node_answers_10_15_and_60_hz_cameras_at_their_period(tmp_pa
         probe.close()
         process.kill()
         process.wait()
+
+
+def test_a_prediction_period_a_fixed_period_model_does_not_allow_stops_the_start_with_code_2(tmp_path):
+    tiny_rate_agnostic_model(tmp_path / "fixed.pt", frame_period=0.1)
+    result = subprocess.run(node_command("-p", f"model:={tmp_path / 'fixed.pt'}", "-p", "prediction_period:=0.05"),
+                            env=ros_env(DOMAIN + 2), capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "prediction_period 0.05 s: the model predicts at its fixed period of 0.1 s (10 Hz) only" in output
+    assert "Traceback" not in output
