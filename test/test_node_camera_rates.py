@@ -37,8 +37,9 @@ def tiny_rate_agnostic_model(path, frame_period: float | str = "camera") -> None
 
 def start(tmp_path, model: str, domain: int) -> tuple[subprocess.Popen, Probe]:
     log_path = tmp_path / "predictor_node.log"
-    args = ["--params-file", str(REPO / "config" / "predictor.yaml"), "-p", "diagnostics_period:=0.2",
-            "-p", "threads:=1"] + (["-p", f"model:={model}"] if model else [])
+    args = ["--params-file", str(REPO / "config" / "predictor.yaml"), "-p", "diagnostics_period:=0.2"]
+    if model:  # the tiny model on one thread; the shipped node exactly as configured
+        args += ["-p", f"model:={model}", "-p", "threads:=1"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(node_command(*args), env=ros_env(domain), stdout=log, stderr=subprocess.STDOUT,
                                    cwd=REPO)

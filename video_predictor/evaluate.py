@@ -38,6 +38,7 @@ from video_predictor.baselines import FlowExtrapolation, copy_last
 from video_predictor.eval_report import StripSample, StripSelector, report_markdown, write_report
 from video_predictor.frame_buffer import FrameBuffer, PushResult, choose_period
 from video_predictor.image_codec import match_channels, unit_to_uint8
+from video_predictor.metadata import CAMERA_PERIOD
 from video_predictor.predictor import Prediction, PredictionError, Predictor
 from video_predictor.preprocess import fit_to_model
 
@@ -409,7 +410,9 @@ def metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, resolution
             "sharpness_diff": _round(mean(f"moving.{method}.sharpness"), 3),
         }
     result["frame_period"] = frame_period
-    result["prediction_period"] = float(frame_period) if prediction_period is None else round(prediction_period, 9)
+    if prediction_period is None:  # not given: the model's fixed period (unknown for a rate-agnostic one)
+        prediction_period = None if frame_period == CAMERA_PERIOD else float(frame_period)
+    result["prediction_period"] = None if prediction_period is None else round(prediction_period, 9)
     result["prediction_period_source"] = prediction_period_source
     result["input_frames"] = input_frames
     result["stream"] = vars(counts).copy()
