@@ -141,12 +141,21 @@ def _default_model_is_rate_agnostic() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _default_model_is_rate_agnostic(),
-                    reason="the packaged default model is not rate-agnostic (metadata frame_period: camera) yet")
-def test_the_shipped_node_answers_10_15_and_60_hz_cameras_at_their_period(tmp_path):
+needs_rate_agnostic_default = pytest.mark.skipif(
+    not _default_model_is_rate_agnostic(),
+    reason="the packaged default model is not rate-agnostic (metadata frame_period: camera) yet")
+
+
+@needs_rate_agnostic_default
+@pytest.mark.parametrize("rates_hz", [
+    (10, 15),
+    # 60 Hz needs the 64x64 default's inference well under 16.7 ms: the CPU to itself (README, performance)
+    pytest.param((60,), marks=pytest.mark.slow),
+], ids=["10_15hz", "60hz"])
+def test_the_shipped_node_answers_cameras_at_their_period(tmp_path, rates_hz):
     process, probe = start(tmp_path, "", DOMAIN + 1)
     try:
-        for rate_hz in (10, 15, 60):
+        for rate_hz in rates_hz:
             check_rate(probe, rate_hz, f"default_{rate_hz}hz", 5000 + 100 * rate_hz)
         assert process.poll() is None
     finally:
