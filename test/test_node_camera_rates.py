@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from ros_helpers import REPO, Probe, image_msg, moving_scene, node_command, ros_env, stamp_ns, unique_domain_id
+from training.export import export_onnx
 from video_predictor.backends import default_model_path
 from video_predictor.metadata import ModelMetadata
 from video_predictor.model_file import load_model_file, save_model_file
@@ -56,7 +57,8 @@ def start(tmp_path, model: str, domain: int) -> tuple[subprocess.Popen, Probe]:
 def tiny_node(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("rates")
     tiny_rate_agnostic_model(tmp_path / "tiny.pt")
-    process, probe = start(tmp_path, str(tmp_path / "tiny.pt"), DOMAIN)
+    export_onnx(tmp_path / "tiny.pt", tmp_path / "tiny.onnx")  # ONNX Runtime: 0.4 ms a call, PyTorch ~10 ms here
+    process, probe = start(tmp_path, str(tmp_path / "tiny.onnx"), DOMAIN)
     yield process, probe
     probe.close()
     process.kill()
