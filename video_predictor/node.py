@@ -297,9 +297,9 @@ class PredictorNode(Node):
             "input_frames": md.input_frames,
             "horizon": self.horizon,
             "resolution": f"{md.height}x{md.width}",
-            # the prediction period in use, full precision: clients compute stamps from it
-            # (the camera's as measured now in camera mode; nan before it is measured)
-            "frame_period": repr(float(self.buffer.period or "nan")),
+            # the prediction period in use, full precision: clients compute stamps from it (camera
+            # mode: as measured now, over a restart the camera's recent rate; nan before any)
+            "frame_period": repr(float(self.buffer.period or self.buffer.camera_period or "nan")),
             "prediction_period_source": self.period_source,  # camera, model or parameter
             "model_frame_period": str(md.frame_period),
             "camera_period": repr(float(self.buffer.camera_period or "nan")),
