@@ -123,7 +123,8 @@ def test_horizon_beyond_what_the_loaded_predictor_yields_is_refused_with_a_reaso
 
 @pytest.mark.parametrize("name, value", [("model", "/tmp/other.onnx"), ("backend", "torch"), ("device", "cuda"),
                                          ("threads", 1), ("precision", "fp16"), ("engine_cache_dir", "/tmp/engines"),
-                                         ("qos_depth", 50), ("qos_reliability", "best_effort")])
+                                         ("qos_depth", 50), ("qos_reliability", "best_effort"),
+                                         ("prediction_period", 0.1)])
 def test_start_up_parameters_are_refused_with_a_reason_and_left_unchanged(node, name, value):
     probe, params, camera, period = node
     before = params.get(name)
