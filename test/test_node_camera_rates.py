@@ -174,3 +174,25 @@ def test_a_prediction_period_a_fixed_period_model_does_not_allow_stops_the_start
     assert result.returncode == 2, output
     assert "prediction_period 0.05 s: the model predicts at its fixed period of 0.1 s (10 Hz) only" in output
     assert "Traceback" not in output
+
+
+def test_a_fixed_30hz_model_fed_a_10hz_camera_says_so_once_in_the_log_and_warns(tmp_path):
+    """The issue's case: a 10 Hz camera into a model with a fixed 1/30 s period."""
+    tiny_rate_agnostic_model(tmp_path / "fixed.pt", frame_period=1 / 30)
+    export_onnx(tmp_path / "fixed.pt", tmp_path / "fixed.onnx")
+    process, probe = start(tmp_path, str(tmp_path / "fixed.onnx"), DOMAIN + 3)
+    try:
+        stream_at(probe, 10, 1.5, "slow_camera", 9000)
+        assert probe.frames == []
+        assert probe.spin_until(lambda: probe.diagnostics[-1][0] == 1, 5), probe.diagnostics[-1]
+        level, message, values = probe.diagnostics[-1]
+        assert "camera at 10.0 Hz" in message and "slower than the prediction period of 0.0333 s" in message
+        assert values["warning"] == message and values["prediction_period_source"] == "model"
+        assert int(values["buffer_restarts"]) >= 10
+        log = process.log_path.read_text()
+        assert log.count("slower than the prediction period") == 1, log
+        assert log.count("frame buffer restarted") <= 1, log
+    finally:
+        probe.close()
+        process.kill()
+        process.wait()
