@@ -207,7 +207,9 @@ class NodeUnderTest:
             raise RuntimeError(f"predictor_node did not start ({' '.join(self.command)}):\n{self.log_path.read_text()}")
         values = self.listener.diagnostics
         self.input_frames, self.horizon = int(values["input_frames"]), int(values["horizon"])
-        self.period = float(values["frame_period"])
+        # the prediction period: a rate-agnostic model's is the camera's (measured once frames come), 30 Hz here
+        self.period = (CAMERA_PERIOD_NS / 1e9 if values.get("prediction_period_source") == "camera"
+                       else float(values["frame_period"]))
         self.backend = values["backend"]
         self.resolution = values["resolution"]
         if not self.listener.wait_for(lambda: self.listener.replayer.publisher.get_subscription_count() > 0, 10):

@@ -184,7 +184,8 @@ def run_stages(plan: Plan, clip: list[np.ndarray], rows: list[dict]) -> None:
                             predictor.samples = samples
                         publish = publish_cache.setdefault(horizon, PublishTarget(horizon, args.domain_id))
                         print(f"stages: {config}", flush=True)
-                        period_ns = round(predictor.metadata.frame_period * 1e9)
+                        md = predictor.metadata  # a rate-agnostic model: the 30 Hz camera's own period
+                        period_ns = stages.CAMERA_PERIOD_NS if md.rate_agnostic else round(md.fixed_period * 1e9)
                         messages = messages_by_period.setdefault(
                             period_ns, camera_messages(clip, args.stage_frames, period_ns))
                         times = time_stages(predictor, messages, publish)

@@ -432,6 +432,8 @@ def soak(args, clip, process, observer: Observer, log_path: Path) -> tuple[int, 
         return 2, None
     info = observer.values()
     n_inputs, horizon, period = int(info["input_frames"]), int(info["horizon"]), float(info["frame_period"])
+    if info.get("prediction_period_source") == "camera":  # a rate-agnostic model: the camera's own period
+        period = CAMERA_PERIOD_NS / 1e9
     height, width = (int(v) for v in info["resolution"].split("x"))
     observer.configure(horizon, period, (height, width))
     if not observer.wait_for(lambda: observer.publisher.get_subscription_count() > 0, 10):

@@ -184,15 +184,15 @@ def time_stages(predictor: Predictor, messages: list, publish: PublishTarget | N
         t2 = clock()
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         buffer.push(stamp_ns / 1e9, frame, (msg.height, msg.width, encoding, msg.header.frame_id))
-        sequence = buffer.sequence().frames if buffer.ready else None
+        sequence = buffer.sequence() if buffer.ready else None
         t3 = clock()
         if sequence is None:
             continue
-        prediction = predictor.predict(sequence)
+        prediction = predictor.predict(sequence.frames, last_interval=sequence.last_interval)
         t4 = clock()
         built = []
         for k in range(horizon):
-            stamp = stamp_ns + round((k + 1) * md.frame_period * 1e9)
+            stamp = stamp_ns + round((k + 1) * sequence.period * 1e9)
             header = Header(stamp=Time(sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000),
                             frame_id=msg.header.frame_id)
             built.append((array_to_image(unit_to_uint8(prediction.frames[0, k]), "rgb8", header),

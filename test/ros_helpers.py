@@ -93,6 +93,15 @@ def moving_scene(count: int, height: int, width: int, seed: int = 0) -> list[np.
     return frames
 
 
+def prediction_period(values: dict[str, str], camera_period_s: float) -> float:
+    """The period the node stamps predictions at, from its /diagnostics ``values``: the camera's
+    own for a rate-agnostic model (``camera_period_s``, what the test's camera sends at; the node
+    reports it only once measured), else the fixed one it reports."""
+    if values.get("prediction_period_source") == "camera":
+        return camera_period_s
+    return float(values["frame_period"])
+
+
 def diagnostic_values(array: DiagnosticArray) -> tuple[int, str, dict[str, str]] | None:
     """(level, message, values) of the node's status in ``array``, or None if absent."""
     for status in array.status:

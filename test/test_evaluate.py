@@ -114,8 +114,8 @@ def test_horizon_means_ignore_undefined_values():
 
 
 CONTRACT_KEYS = {"horizon", "frames", "resolution", "model", "copy_last", "flow", "uncertainty", "latency_ms"}
-EXTRA_KEYS = {"sharpness_diff", "moving", "frame_period", "input_frames", "failed_predictions", "stream",
-              "flow_method", "notes", "mode", "latency_measured"}
+EXTRA_KEYS = {"sharpness_diff", "moving", "frame_period", "prediction_period", "prediction_period_source",
+              "input_frames", "failed_predictions", "stream", "flow_method", "notes", "mode", "latency_measured"}
 
 
 def check_metrics_schema(written: dict, k: int) -> None:
@@ -142,7 +142,9 @@ def check_metrics_schema(written: dict, k: int) -> None:
     for method in METHOD_KEYS:
         assert set(moving[method]) == {"psnr", "ssim", "sharpness_diff"}
         assert all(len(v) == k for v in moving[method].values())
-    assert set(written["stream"]) == {"read", "rejected", "kept", "skipped", "restarts"}
+    assert set(written["stream"]) == {"read", "rejected", "kept", "skipped", "restarts", "off_schedule"}
+    assert written["prediction_period_source"] in ("camera", "model", "parameter")
+    assert written["prediction_period"] > 0
 
 
 def test_metrics_json_follows_the_contract_schema(tmp_path):
@@ -160,9 +162,11 @@ def test_metrics_json_follows_the_contract_schema(tmp_path):
     assert written["moving"]["model"] == written["moving"]["copy_last"]
     assert written["copy_last"]["psnr"] == sorted(written["copy_last"]["psnr"], reverse=True)  # moving scene
     assert written["uncertainty"]["spearman"] == [None] * K  # a constant std ranks nothing
-    assert written["stream"] == {"read": 20, "rejected": 0, "kept": 20, "skipped": 0, "restarts": 0}
+    assert written["stream"] == {"read": 20, "rejected": 0, "kept": 20, "skipped": 0, "restarts": 0,
+                                 "off_schedule": 0}
     assert (written["mode"], written["failed_predictions"], written["frame_period"], written["input_frames"]) == (
         "offline", 0, 1 / 30, N)
+    assert (written["prediction_period"], written["prediction_period_source"]) == (round(1 / 30, 9), "model")
     # the square moves 4/3 px a frame at 32x32: the mask finds it, on a small part of each frame
     assert all(0.01 < f < 0.5 for f in written["moving"]["pixel_fraction"])
     assert written["moving"]["frames"] == [written["frames"]] * K

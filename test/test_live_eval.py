@@ -117,6 +117,16 @@ def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
     assert (result["mode"], result["backend"], result["model_file"]) == ("live", "fake", "fake.onnx")
 
 
+def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer():
+    frames = model_resolution_scene(16)
+    recording = session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0])
+    recording.diagnostics.update(prediction_period_source="camera", model_frame_period="camera")
+    result = live_eval.score_recording(recording)
+    assert result["frames"] == 16 - N - K + 1 and result["model"]["psnr"] == [PSNR_CAP_DB] * K
+    assert (result["frame_period"], result["prediction_period"], result["prediction_period_source"]) == (
+        "camera", pytest.approx(PERIOD, abs=1e-9), "camera")
+
+
 def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i], skip=(4, 7))
@@ -240,7 +250,11 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     # the schema, field by field
     check_metrics_schema(written, k)
     assert written["resolution"] == [md.height, md.width] and written["input_frames"] == md.input_frames
-    assert written["frame_period"] == pytest.approx(md.frame_period, abs=1e-9)
+    if md.rate_agnostic:  # predicted at the bag's 30 Hz, as the node measured it
+        assert written["frame_period"] == "camera" and written["prediction_period_source"] == "camera"
+        assert written["prediction_period"] == pytest.approx(1 / 30, abs=1e-6)
+    else:
+        assert written["frame_period"] == pytest.approx(md.frame_period, abs=1e-9)
     assert written["mode"] == "live" and set(written["live"]) == LIVE_KEYS
     live = written["live"]
     assert live["camera_published"] == live["camera_in_bag"] == live["camera_received"] == count
@@ -251,11 +265,12 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     if live["node"]["frames_received"] == count:  # (its best-effort subscription may lose frames on a busy machine)
         assert written["frames_dropped"] == live["node"]["frames_dropped"], live  # our count agrees with the node's
     assert live["latency_count"] == live["inputs_predicted"] and written["latency_ms"]["p50"] > 0
-    assert written["stream"] == {"read": count, "rejected": 0, "kept": count, "skipped": 0, "restarts": 0}
+    assert written["stream"] == {"read": count, "rejected": 0, "kept": count, "skipped": 0, "restarts": 0,
+                                 "off_schedule": 0}
 
     # the same sequences offline: identical baselines, the same model within rounding
     recording = recordings[0]
-    scored = scored_input_stamps(recording, k, md.frame_period)
+    scored = scored_input_stamps(recording, k, written["prediction_period"])
     assert len(scored) == written["frames"] > 0
     counts = evaluate.StreamCounts()
     fitted = ((f.stamp, f.key, match_channels(fit_to_model(f.image, md.height, md.width), md.channels))

@@ -26,6 +26,7 @@ from ros_helpers import (
     image_msg,
     moving_scene,
     node_command,
+    prediction_period,
     ros_env,
     stamp_ns,
     unique_domain_id,
@@ -72,7 +73,7 @@ def probe(node_process):
 def model_info(probe: Probe) -> tuple[int, int, float]:
     """(N input frames, horizon K, frame period s) as the node reports them."""
     values = probe.diagnostics[-1][2]
-    return int(values["input_frames"]), int(values["horizon"]), float(values["frame_period"])
+    return int(values["input_frames"]), int(values["horizon"]), prediction_period(values, CAMERA_PERIOD_NS / SECOND)
 
 
 def wait_for_diagnostics(probe: Probe, condition, timeout: float = 10.0) -> dict[str, str]:

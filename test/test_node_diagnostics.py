@@ -91,3 +91,15 @@ def test_status_carries_every_counter_and_the_last_restart_reason():
     assert (values["frames_received"], values["frames_skipped"], values["frames_rejected"]) == ("2", "1", "1")
     assert values["frames_in_flight"] == "0" and values["buffer_restarts"] == "1"
     assert values["last_buffer_restart"] == "stamp went backwards by 1.000 s"
+
+
+def test_a_lasting_warning_is_warn_with_its_reason_until_it_is_cleared():
+    stats = NodeStats()
+    stats.add(received=3, skipped=3)
+    stats.set_warning("camera at 10.0 Hz is slower than the prediction period allows")
+    level, message = health(stats.snapshot(), None)
+    assert (level, message) == (DiagnosticStatus.WARN, "camera at 10.0 Hz is slower than the prediction period allows")
+    values = {kv.key: kv.value for kv in diagnostic_status(stats.snapshot(), None, {}).values}
+    assert values["warning"] == message
+    stats.set_warning("")
+    assert health(stats.snapshot(), None)[0] == DiagnosticStatus.OK

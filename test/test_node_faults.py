@@ -25,6 +25,7 @@ from ros_helpers import (
     Probe,
     image_msg,
     moving_scene,
+    prediction_period,
     start_node,
     stamp_ns,
     stop_process,
@@ -148,7 +149,8 @@ class Session:
 @pytest.fixture(scope="module")
 def session(probe) -> Session:
     values = probe.diagnostics[-1][2]
-    n_inputs, horizon, period = int(values["input_frames"]), int(values["horizon"]), float(values["frame_period"])
+    n_inputs, horizon = int(values["input_frames"]), int(values["horizon"])
+    period = prediction_period(values, Camera.period_ns / 1e9)
     publisher = probe.publisher(reliable=True)
     assert probe.spin_until(lambda: publisher.get_subscription_count() > 0, 10), "node's subscription not matched"
     session = Session(probe, publisher, Camera(), n_inputs, horizon, period)

@@ -16,6 +16,7 @@ from ros_helpers import (
     Probe,
     image_msg,
     moving_scene,
+    prediction_period,
     start_node,
     stamp_ns,
     stop_process,
@@ -83,7 +84,7 @@ def node(setup):
     """The running node with a full buffer and its parameters as the module started it."""
     probe, params, camera = setup
     values = probe.diagnostics[-1][2]
-    n_inputs, period = int(values["input_frames"]), float(values["frame_period"])
+    n_inputs, period = int(values["input_frames"]), prediction_period(values, CAMERA_PERIOD_NS / SECOND)
     for _ in range(n_inputs - 1):
         camera.publish()
     camera.predictions_for_next(5, period)  # and everything before it has arrived
@@ -122,7 +123,8 @@ def test_horizon_beyond_what_the_loaded_predictor_yields_is_refused_with_a_reaso
 
 @pytest.mark.parametrize("name, value", [("model", "/tmp/other.onnx"), ("backend", "torch"), ("device", "cuda"),
                                          ("threads", 1), ("precision", "fp16"), ("engine_cache_dir", "/tmp/engines"),
-                                         ("qos_depth", 50), ("qos_reliability", "best_effort")])
+                                         ("qos_depth", 50), ("qos_reliability", "best_effort"),
+                                         ("prediction_period", 0.1)])
 def test_start_up_parameters_are_refused_with_a_reason_and_left_unchanged(node, name, value):
     probe, params, camera, period = node
     before = params.get(name)

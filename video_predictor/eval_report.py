@@ -132,7 +132,7 @@ def plot_per_horizon(result: dict, metric: str, path: Path) -> Path:
         if method in moving:
             axes.plot(horizon, _values(moving[method][metric]), "s--", color=colour, alpha=0.8,
                       label=f"{METHOD_LABELS[method]}, moving areas")
-    axes.set_xlabel("horizon k (model frame periods ahead)")
+    axes.set_xlabel("horizon k (prediction periods ahead)")
     axes.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
     axes.set_xticks(horizon)
     axes.set_title(f"{metric.upper()} per horizon ({result['frames']} sequences)")
@@ -227,6 +227,17 @@ def _cell(value: float | None, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _period_text(result: dict) -> str:
+    """The model's frame period and the one predicted at (metrics.json may predate the latter)."""
+    model = result.get("frame_period")
+    model_text = "the camera's (rate-agnostic)" if model == "camera" else f"{_cell(model, 4)} s"
+    text = f"model frame period {model_text}"
+    if result.get("prediction_period") is not None:
+        text += (f", prediction period {result['prediction_period']:.4f} s "
+                 f"({result.get('prediction_period_source', '?')})")
+    return text
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
@@ -240,7 +251,7 @@ def _header_lines(result: dict) -> list[str]:
         f"- source: {result.get('source', '?')}",
         f"- model: {result.get('model_file', '?')} (backend {result.get('backend', '?')})",
         f"- scored sequences: {result['frames']}, resolution {result['resolution'][0]}x{result['resolution'][1]}, "
-        f"model frame period {_cell(result.get('frame_period'), 4)} s, {result.get('input_frames', '?')} input frames",
+        f"{_period_text(result)}, {result.get('input_frames', '?')} input frames",
         f"- latency ({result.get('latency_measured', 'single-sequence predict() calls')}): "
         f"p50 {_cell(latency['p50'], 1)} ms, p99 {_cell(latency['p99'], 1)} ms",
         f"- flow baseline: {result.get('flow_method', '?')}",

@@ -6,8 +6,10 @@
 Offline (the default) feeds the recorded frames through the node's own frame buffer and
 predictor in this process, ROS-free and deterministic: every frame is fitted to the
 model's resolution exactly as the node does it; a buffered sequence is scored at
-k = 1..K against the frames the same buffer keeps k model periods later, and only
-sequences with all K futures count, so every horizon averages over the same sequences.
+k = 1..K against the frames the same buffer keeps k prediction periods later (the camera's
+own period for a rate-agnostic model, so a recording at any rate scores), and only
+sequences with all K futures on that schedule count, so every horizon averages over the
+same sequences.
 ``--live`` scores a running predictor_node over ROS 2 instead (video_predictor.live_eval).
 
 Both write DIR/metrics.json (the contract's schema plus moving-area scores, sharpness and
@@ -34,8 +36,9 @@ from video_predictor import bag_io, metrics, video_io
 from video_predictor.backends import BACKENDS, ModelLoadError, create_predictor, default_model_path
 from video_predictor.baselines import FlowExtrapolation, copy_last
 from video_predictor.eval_report import StripSample, StripSelector, report_markdown, write_report
-from video_predictor.frame_buffer import FrameBuffer, PushResult
+from video_predictor.frame_buffer import FrameBuffer, PushResult, choose_period
 from video_predictor.image_codec import match_channels, unit_to_uint8
+from video_predictor.metadata import CAMERA_PERIOD
 from video_predictor.predictor import Prediction, PredictionError, Predictor
 from video_predictor.preprocess import fit_to_model
 
@@ -69,6 +72,7 @@ class StreamCounts:
     kept: int = 0
     skipped: int = 0  # too soon for the model's frame period, or a duplicate stamp
     restarts: int = 0
+    off_schedule: int = 0  # full sequences left out: a future frame was not k periods ahead (a lost frame)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class Sample:
     inputs: np.ndarray  # (N, H, W, C) uint8, model resolution, oldest first
     targets: np.ndarray  # (K, H, W, C) uint8: the frames kept 1..K periods after the newest input
     stamp: float = math.nan  # of the newest input, seconds
+    period: float = math.nan  # the prediction period of this sequence, seconds
+    last_interval: float = 1.0  # between its two newest frames, in prediction periods (for predict)
 
 
 # -- frame sources ---------------------------------------------------------------------------
@@ -117,8 +123,11 @@ def samples_with_futures(
     frames: Iterable[tuple[float, Hashable, np.ndarray]], buffer: FrameBuffer, horizon: int, counts: StreamCounts
 ) -> Iterator[Sample]:
     """Push (stamp, key, model-resolution frame) through ``buffer``; yield every full
-    sequence once the buffer has kept ``horizon`` more frames after it, without a restart."""
-    waiting: deque[tuple[np.ndarray, float, list[np.ndarray]]] = deque()
+    sequence once the buffer has kept ``horizon`` more frames after it, without a restart
+    and each within 1.5 of the sequence's periods of the one before (at the camera's own
+    period a lost frame does not restart the buffer, but the frame after it is not the
+    future the sequence would be scored against: such sequences are ``off_schedule``)."""
+    waiting: deque[tuple[Sample, list[np.ndarray], list[float]]] = deque()
     for stamp, key, frame in frames:
         result = buffer.push(stamp, frame, key)
         if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
@@ -129,13 +138,22 @@ def samples_with_futures(
             counts.restarts += 1
             waiting.clear()  # their futures are gone with the old stream
         else:
-            for _, _, futures in waiting:
-                futures.append(frame)
-            while waiting and len(waiting[0][2]) == horizon:
-                inputs, newest, futures = waiting.popleft()
-                yield Sample(inputs, np.stack(futures), newest)
+            kept = deque()
+            for sample, futures, previous in waiting:
+                if stamp - previous[0] <= 1.5 * sample.period:
+                    futures.append(frame)
+                    previous[0] = stamp
+                    kept.append((sample, futures, previous))
+                else:
+                    counts.off_schedule += 1
+            waiting = kept
+            while waiting and len(waiting[0][1]) == horizon:
+                sample, futures, _ = waiting.popleft()
+                yield Sample(sample.inputs, np.stack(futures), sample.stamp, sample.period, sample.last_interval)
         if buffer.ready:
-            waiting.append((buffer.sequence().frames, stamp, []))
+            sequence = buffer.sequence()
+            waiting.append((Sample(sequence.frames, sequence.frames[:0], stamp, sequence.period,
+                                   sequence.last_interval), [], [stamp]))
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -235,17 +253,20 @@ class Scorer:
             self.strips.offer(float(model_psnr[b].mean()), make)
 
 
-def predict_batch(predictor: Predictor, inputs: np.ndarray) -> tuple[np.ndarray, Prediction | None, int]:
-    """Predict a batch; on NaN/Inf, retry one by one and drop only the bad sequences.
+def predict_batch(predictor: Predictor, inputs: np.ndarray,
+                  last_intervals: np.ndarray | None = None) -> tuple[np.ndarray, Prediction | None, int]:
+    """Predict a batch (``last_intervals``: per sequence, in prediction periods, as the node
+    passes them); on NaN/Inf, retry one by one and drop only the bad sequences.
     Returns (mask of the sequences kept, their prediction, number that failed)."""
+    intervals = np.ones(len(inputs)) if last_intervals is None else np.asarray(last_intervals, dtype=np.float64)
     try:
-        return np.ones(len(inputs), bool), predictor.predict(inputs), 0
+        return np.ones(len(inputs), bool), predictor.predict(inputs, last_interval=intervals), 0
     except PredictionError:
         pass
     kept, parts = np.zeros(len(inputs), bool), []
     for i, x in enumerate(inputs):
         try:
-            parts.append(predictor.predict(x))
+            parts.append(predictor.predict(x, last_interval=float(intervals[i])))
             kept[i] = True
         except PredictionError as error:
             tqdm.write(f"skipping a sequence: {error}")
@@ -255,13 +276,15 @@ def predict_batch(predictor: Predictor, inputs: np.ndarray) -> tuple[np.ndarray,
     return kept, Prediction(np.concatenate([p.frames for p in parts]), np.concatenate([p.std for p in parts])), failed
 
 
-def measure_latency_ms(predictor: Predictor, sequences: list[np.ndarray]) -> dict[str, float | None]:
+def measure_latency_ms(predictor: Predictor, sequences: list[np.ndarray],
+                       last_intervals: list[float] | None = None) -> dict[str, float | None]:
     """p50/p99 of single-sequence predict() calls, as the node makes them (batch of one)."""
     times = []
-    for sequence in sequences:
+    intervals = last_intervals or [1.0] * len(sequences)
+    for sequence, interval in zip(sequences, intervals):
         start = time.perf_counter()
         try:
-            predictor.predict(sequence)
+            predictor.predict(sequence, last_interval=interval)
         except PredictionError:
             continue
         times.append((time.perf_counter() - start) * 1000.0)
@@ -284,15 +307,20 @@ def evaluate(
     motion_threshold: float = metrics.MOTION_THRESHOLD_PX,
     strips: StripSelector | None = None,
     min_moving_fraction: float = MIN_MOVING_FRACTION,
+    prediction_period: float = 0.0,
 ) -> dict:
     """Score ``predictor`` and the baselines on ``source``; returns the metrics.json content.
-    ``strips``, when given, collects the sequences the report draws."""
+    ``strips``, when given, collects the sequences the report draws. ``prediction_period``:
+    as the node's parameter (0: the camera's own for a rate-agnostic model, else the model's);
+    ValueError where the model does not allow it."""
     md = predictor.metadata
-    buffer = FrameBuffer(md.input_frames, md.frame_period, max_gap_periods=max_gap_periods)
+    period, period_source = choose_period(md.frame_period, prediction_period)
+    buffer = FrameBuffer(md.input_frames, period, max_gap_periods=max_gap_periods)
     flow = FlowExtrapolation()
     scorer = Scorer(predictor.horizon, flow, motion_threshold, strips, min_moving_fraction)
     failed = 0
-    latency_inputs: list[np.ndarray] = []
+    latency_inputs: list[Sample] = []
+    periods: list[float] = []  # of the sequences scored
     batch: list[Sample] = []
 
     def fitted() -> Iterator[tuple[float, Hashable, np.ndarray]]:
@@ -302,7 +330,8 @@ def evaluate(
 
     def score(batch: list[Sample]) -> int:
         inputs = np.stack([s.inputs for s in batch])
-        kept, prediction, failed = predict_batch(predictor, inputs)
+        kept, prediction, failed = predict_batch(predictor, inputs, np.array([s.last_interval for s in batch]))
+        periods.extend(s.period for s, keep in zip(batch, kept) if keep)
         if prediction is not None:
             scorer.score(inputs[kept], np.stack([s.targets for s in batch])[kept], prediction,
                          [s.stamp for s, keep in zip(batch, kept) if keep])
@@ -311,28 +340,34 @@ def evaluate(
     for sample in samples_with_futures(fitted(), buffer, predictor.horizon, counts):
         batch.append(sample)
         if len(latency_inputs) < latency_runs:
-            latency_inputs.append(sample.inputs)
+            latency_inputs.append(sample)
         if len(batch) == batch_size:
             failed += score(batch)
             batch = []
     if batch:
         failed += score(batch)
     if scorer.scored == 0:
-        raise EvaluationError(_why_nothing_scored(counts, md.input_frames, predictor.horizon, md.frame_period))
+        raise EvaluationError(_why_nothing_scored(counts, md.input_frames, predictor.horizon, buffer))
     predictor.warm_up()
-    result = metrics_dict(scorer, measure_latency_ms(predictor, latency_inputs), counts, (md.height, md.width),
-                          md.frame_period, md.input_frames)
+    latency = measure_latency_ms(predictor, [s.inputs for s in latency_inputs],
+                                 [s.last_interval for s in latency_inputs])
+    result = metrics_dict(scorer, latency, counts, (md.height, md.width), md.frame_period, md.input_frames,
+                          float(np.median(periods)), period_source)
     result.update(failed_predictions=failed, mode="offline",
                   latency_measured="single-sequence predict() calls in this process")
     return result
 
 
-def _why_nothing_scored(counts: StreamCounts, n: int, k: int, period: float) -> str:
+def _why_nothing_scored(counts: StreamCounts, n: int, k: int, buffer: FrameBuffer) -> str:
+    at = ("at the camera's own period" if buffer.camera_mode
+          else f"at the prediction period of {buffer.fixed_period:.4f} s ({1 / buffer.fixed_period:.1f} Hz)")
+    slow = buffer.slow_camera_reason()
     return (
-        f"no sequence of {n} frames with {k} future frames at the model's period of {period:.4f} s "
-        f"({1 / period:.1f} Hz): read {counts.read} frames, rejected {counts.rejected}, kept {counts.kept}, "
-        f"skipped {counts.skipped}, buffer restarts {counts.restarts} (a stream slower than the model's rate, "
-        "or with gaps, restarts the buffer at every frame)"
+        f"no sequence of {n} frames with {k} future frames {at}: read {counts.read} frames, rejected "
+        f"{counts.rejected}, kept {counts.kept}, skipped {counts.skipped}, buffer restarts {counts.restarts}, "
+        f"off schedule {counts.off_schedule} "
+        + (f"({slow})" if slow else "(a stream slower than the prediction period, or with gaps, restarts the buffer "
+                                     "at every frame; a short one has too few frames)")
     )
 
 
@@ -341,8 +376,11 @@ def _round(values: list[float | None], digits: int) -> list[float | None]:
 
 
 def metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, resolution: tuple[int, int],
-                 frame_period: float, input_frames: int) -> dict:
-    """The metrics.json content of a finished ``scorer``: the contract's fields first, then extras."""
+                 frame_period: float | str, input_frames: int, prediction_period: float | None = None,
+                 prediction_period_source: str = "model") -> dict:
+    """The metrics.json content of a finished ``scorer``: the contract's fields first, then extras.
+    frame_period: the model's (metadata: seconds or "camera"); prediction_period: the seconds
+    actually predicted at (the median over the sequences scored at the camera's own period)."""
     mean = scorer.scores.mean
     result = {
         "horizon": list(range(1, scorer.horizon + 1)),
@@ -372,6 +410,10 @@ def metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, resolution
             "sharpness_diff": _round(mean(f"moving.{method}.sharpness"), 3),
         }
     result["frame_period"] = frame_period
+    if prediction_period is None:  # not given: the model's fixed period (unknown for a rate-agnostic one)
+        prediction_period = None if frame_period == CAMERA_PERIOD else float(frame_period)
+    result["prediction_period"] = None if prediction_period is None else round(prediction_period, 9)
+    result["prediction_period_source"] = prediction_period_source
     result["input_frames"] = input_frames
     result["stream"] = vars(counts).copy()
     result["flow_method"] = scorer.flow.describe()
@@ -417,6 +459,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--min-moving-fraction", type=float, default=MIN_MOVING_FRACTION,
                         help="moving-area scores leave out frames whose moving area covers less than this fraction "
                              "of the frame (default %(default)s)")
+    parser.add_argument("--prediction-period", type=float, default=0.0,
+                        help="as the node's parameter: seconds between predicted frames; 0 = the camera's own period "
+                             "for a rate-agnostic model, else the model's (offline only; live: the node's)")
     parser.add_argument("--max-gap-periods", type=float, default=1.5,
                         help="as the node's parameter: a longer gap between frames restarts the buffer")
     parser.add_argument("--no-figures", action="store_true", help="no PNG plots or image strips")
@@ -452,7 +497,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--motion-threshold must be >= 0 pixels")
     if not 0 <= args.min_moving_fraction <= 1:
         parser.error("--min-moving-fraction must be in [0, 1]")
+    if not args.prediction_period >= 0:
+        parser.error("--prediction-period must be >= 0 s")
     if args.live:
+        if args.prediction_period:
+            parser.error("--live scores the running node at its own period: set the node's prediction_period instead")
         if args.video or args.frames:
             parser.error("--live replays a bag: use --bag (or --listen-only)")
         if not args.bag and not args.listen_only:
@@ -483,7 +532,7 @@ def _run_offline(args: argparse.Namespace, strips: StripSelector) -> dict:
                                          args.threads)
     result = evaluate(source, predictor, counts, args.batch_size, args.latency_runs, args.max_gap_periods,
                       progress=not args.no_progress, motion_threshold=args.motion_threshold, strips=strips,
-                      min_moving_fraction=args.min_moving_fraction)
+                      min_moving_fraction=args.min_moving_fraction, prediction_period=args.prediction_period)
     result.update(
         source=source.name,
         model_file=args.model or str(default_model_path()),

@@ -51,6 +51,7 @@ from video_predictor.eval_report import StripSelector
 from video_predictor.evaluate import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
 from video_predictor.frame_buffer import FrameBuffer, PushResult
 from video_predictor.image_codec import ImageError, image_to_array, match_channels
+from video_predictor.metadata import CAMERA_PERIOD
 from video_predictor.node_diagnostics import STATUS_NAME
 from video_predictor.predictor import Prediction
 from video_predictor.preprocess import fit_to_model
@@ -358,10 +359,12 @@ class NodeModel:
 
     input_frames: int
     horizon: int
-    frame_period: float
+    frame_period: float  # the prediction period in use (the camera's as the node last measured it, in camera mode)
     resolution: tuple[int, int] | None
     backend: str
     model: str
+    period_source: str = "model"  # camera, model or parameter (older nodes: model)
+    model_frame_period: float | str | None = None  # the model's metadata: seconds or "camera"
 
     @classmethod
     def from_diagnostics(cls, values: dict[str, str] | None) -> "NodeModel":
@@ -372,9 +375,12 @@ class NodeModel:
                 "/clock: replay with --clock (or `ros2 bag play --clock`), and use a bag longer than the node's "
                 "diagnostics_period")
         try:
+            model_period = values.get("model_frame_period")
+            if model_period is not None and model_period != CAMERA_PERIOD:
+                model_period = float(model_period)
             return cls(int(values["input_frames"]), int(values["horizon"]), float(values["frame_period"]),
                        parse_resolution(values.get("resolution", "")), values.get("backend", "?"),
-                       values.get("model", "?"))
+                       values.get("model", "?"), values.get("prediction_period_source", "model"), model_period)
         except (KeyError, ValueError) as error:
             raise LiveError(f"{DIAGNOSTICS_TOPIC} of predictor_node lack the model's facts ({error})") from None
 
@@ -405,7 +411,8 @@ def _sets(matched: list[Matched]) -> dict[int, dict[int, Received]]:
 def _replay_buffer(camera: list[CameraArrival], model: NodeModel, max_gap_periods: float,
                    counts: StreamCounts) -> dict[int, np.ndarray]:
     """The node's buffer over the arrivals: input stamp -> indices of its N-frame sequence."""
-    buffer = FrameBuffer(model.input_frames, model.frame_period, max_gap_periods=max_gap_periods)
+    period = CAMERA_PERIOD if model.period_source == "camera" else model.frame_period
+    buffer = FrameBuffer(model.input_frames, period, max_gap_periods=max_gap_periods)
     sequences: dict[int, np.ndarray] = {}
     for i, arrival in enumerate(camera):
         # the buffer holds arrival indices rather than frames: sequences then cost no copies
@@ -501,8 +508,9 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
         sent = [Published(a.stamp_ns, a.arrived) for a in recording.camera]
         measured = "end to end: input received by the evaluator -> its k=K prediction received"
     latency = end_to_end_latency_ms(matched, sent, k)
-    result = metrics_dict(scorer, {"p50": latency["p50"], "p99": latency["p99"]}, counts, (height, width), period,
-                          model.input_frames)
+    model_period = period if model.model_frame_period is None else model.model_frame_period
+    result = metrics_dict(scorer, {"p50": latency["p50"], "p99": latency["p99"]}, counts, (height, width),
+                          model_period, model.input_frames, period, model.period_source)
     frames_dropped = live.inputs_expected - live.inputs_predicted
     node_counters = {key: int(value) for key, value in recording.diagnostics.items()  # the node's own view
                      if (key.startswith("frames_") or key == "buffer_restarts") and value.isdigit()}

@@ -1,7 +1,8 @@
 """predictor_node: camera frames in, K predicted future frames and their uncertainty out.
 
-Per input frame: decode -> fit to the model's resolution -> rolling buffer at the model's
-frame period -> (when the buffer is full) hand the sequence to the inference worker.
+Per input frame: decode -> fit to the model's resolution -> rolling buffer at the prediction
+period (the camera's own for a rate-agnostic model, the model's fixed one, or the
+``prediction_period`` parameter) -> (when the buffer is full) hand the sequence to the inference worker.
 The worker thread predicts the newest sequence only: one that arrives while it is busy
 replaces the pending one, so the subscription callback never waits on the model and
 DDS keeps draining.
@@ -35,7 +36,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from video_predictor.backends import ModelLoadError, create_predictor
-from video_predictor.frame_buffer import FrameBuffer, PushResult
+from video_predictor.frame_buffer import FrameBuffer, PushResult, choose_period
 from video_predictor.image_codec import (
     ImageError,
     array_to_image,
@@ -100,6 +101,8 @@ class InferenceJob:
     frame_id: str
     encoding: str  # of the predicted frames
     received_at: float  # time.monotonic() when the newest frame arrived
+    period_s: float = 0.0  # the prediction period for this sequence: stamps are newest + k * period_s
+    last_interval: float = 1.0  # time between the two newest frames, in prediction periods
 
 
 def stamp_to_ns(stamp: Time) -> int:
@@ -133,12 +136,20 @@ class PredictorNode(Node):
         # the predictor yields this many frames; a run-time horizon publishes the first ones
         self.loaded_horizon = self.predictor.horizon
         self.horizon = self.loaded_horizon
-        self.buffer = FrameBuffer(md.input_frames, md.frame_period, max_gap_periods=s.max_gap_periods)
+        try:
+            period, self.period_source = choose_period(md.frame_period, s.prediction_period)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.buffer = FrameBuffer(md.input_frames, period, max_gap_periods=s.max_gap_periods)
+        self._slow_camera: str | None = None  # why the camera is too slow for the period, while it is
         self.stats = NodeStats()
         self._last_report: StatsSnapshot | None = None
+        predicting_at = "the camera's frame period, measured from the stamps" if self.period_source == "camera" else (
+            f"{self.buffer.fixed_period:.4f} s ({self.period_source})")
         self.get_logger().info(
             f"model {s.model or '(packaged default)'}: {md.family}, {md.input_frames} frames in, "
-            f"{self.predictor.horizon} out at {md.height}x{md.width}, period {md.frame_period:.4f} s; "
+            f"{self.predictor.horizon} out at {md.height}x{md.width}, period {md.describe_period()}, predicting at "
+            f"{predicting_at}; "
             f"backend {self.predictor.backend_name} ({self.backend_reason}); uncertainty: {md.uncertainty}"
             + (f", {s.samples} sample(s), publishing the {s.publish}" if md.stochastic else ""))
 
@@ -193,17 +204,33 @@ class PredictorNode(Node):
         frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
         key = (msg.height, msg.width, encoding, msg.header.frame_id)
         result = self.buffer.push(stamp_ns / 1e9, frame, key)
+        self._check_camera_rate()
         if result is PushResult.RESTARTED:
             self.stats.buffer_restarted(self.buffer.restart_reason)
-            self.get_logger().info(f"frame buffer restarted: {self.buffer.restart_reason}",
-                                   throttle_duration_sec=LOG_THROTTLE_S)
+            if self._slow_camera is None:  # a too slow camera restarts it at every frame: said once above
+                self.get_logger().info(f"frame buffer restarted: {self.buffer.restart_reason}",
+                                       throttle_duration_sec=LOG_THROTTLE_S)
         elif result is PushResult.DUPLICATE:
             self.get_logger().warning("input frame has the same stamp as the previous one; skipped",
                                       throttle_duration_sec=LOG_THROTTLE_S)
         if result not in (PushResult.KEPT, PushResult.RESTARTED) or not self.buffer.ready:
             return None
-        return InferenceJob(self.buffer.sequence().frames, stamp_ns, msg.header.frame_id,
-                            output_encoding(encoding), received_at)
+        sequence = self.buffer.sequence()
+        return InferenceJob(sequence.frames, stamp_ns, msg.header.frame_id, output_encoding(encoding), received_at,
+                            sequence.period, sequence.last_interval)
+
+    def _check_camera_rate(self) -> None:
+        """A camera too slow for the prediction period (a fixed-period model fed a slower camera):
+        said once in the log when it starts, and a WARN on /diagnostics while it lasts."""
+        reason = self.buffer.slow_camera_reason()
+        if reason == self._slow_camera or (reason is not None and self._slow_camera is not None):
+            return
+        self._slow_camera = reason
+        self.stats.set_warning(reason or "")
+        if reason is not None:
+            self.get_logger().warning(reason)
+        else:
+            self.get_logger().info(f"camera rate fine again (frame period {self.buffer.camera_period:.4f} s)")
 
     # -- inference thread ----------------------------------------------------------------
 
@@ -213,7 +240,7 @@ class PredictorNode(Node):
 
     def _run(self, job: InferenceJob) -> None:
         try:
-            prediction = self.predictor.predict(job.frames)
+            prediction = self.predictor.predict(job.frames, last_interval=job.last_interval)
         except Exception as error:  # noqa: BLE001 - any model failure must leave the worker alive
             kind = "non-finite output" if isinstance(error, PredictionError) else type(error).__name__
             self.stats.prediction_failed(f"inference failed ({kind}): {error}")
@@ -233,7 +260,7 @@ class PredictorNode(Node):
     def _publish(self, job: InferenceJob, prediction: Prediction) -> None:
         """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp."""
         horizon = self.horizon  # once: a run-time change applies from the next input, never within one
-        stamps = prediction_stamps_ns(job.newest_stamp_ns, self.predictor.metadata.frame_period, horizon)
+        stamps = prediction_stamps_ns(job.newest_stamp_ns, job.period_s, horizon)
         for k, stamp_ns in enumerate(stamps):
             header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=job.frame_id)
             frame = unit_to_uint8(prediction.frames[0, k])
@@ -270,7 +297,12 @@ class PredictorNode(Node):
             "input_frames": md.input_frames,
             "horizon": self.horizon,
             "resolution": f"{md.height}x{md.width}",
-            "frame_period": repr(md.frame_period),  # full precision: clients compute stamps from it
+            # the prediction period in use, full precision: clients compute stamps from it (camera
+            # mode: as measured now, over a restart the camera's recent rate; nan before any)
+            "frame_period": repr(float(self.buffer.period or self.buffer.camera_period or "nan")),
+            "prediction_period_source": self.period_source,  # camera, model or parameter
+            "model_frame_period": str(md.frame_period),
+            "camera_period": repr(float(self.buffer.camera_period or "nan")),
         }
         status = diagnostic_status(now, self._last_report, info)
         self._last_report = now

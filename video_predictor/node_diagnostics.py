@@ -37,6 +37,7 @@ class StatsSnapshot:
     last_error: str
     failing: bool = False  # the most recent inference failed
     last_restart: str = ""  # why the frame buffer last started over
+    warning: str = ""  # a lasting condition (e.g. a camera too slow for the prediction period), while it lasts
 
     def latency_ms(self, percentile: float) -> float:
         """Latency percentile over the window; NaN before the first prediction."""
@@ -59,6 +60,7 @@ class NodeStats:
         self._last_error = ""
         self._failing = False
         self._last_restart = ""
+        self._warning = ""
 
     def add(self, error: str | None = None, **deltas: int) -> None:
         """Apply counter ``deltas`` in one step (an input moves from one outcome to the
@@ -90,16 +92,22 @@ class NodeStats:
             self._counts["buffer_restarts"] += 1
             self._last_restart = reason
 
+    def set_warning(self, message: str) -> None:
+        """A lasting condition reported as WARN while it lasts; "" when it is over."""
+        with self._lock:
+            self._warning = message
+
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
             return StatsSnapshot(dict(self._counts), tuple(self._latencies_ms), self._last_error, self._failing,
-                                 self._last_restart)
+                                 self._last_restart, self._warning)
 
 
 def health(now: StatsSnapshot, before: StatsSnapshot | None) -> tuple[bytes, str]:
     """Level and message: ERROR while inference is failing (the last attempt failed) or
     after failures since ``before``; WARN before the first frame or on rejected input
-    since ``before``; else OK. A working inference after failures is OK again."""
+    since ``before`` or while a lasting warning holds (a camera too slow for the prediction
+    period); else OK. A working inference after failures is OK again."""
     def new(counter: str) -> int:
         return now.counts[counter] - (before.counts[counter] if before else 0)
 
@@ -109,6 +117,8 @@ def health(now: StatsSnapshot, before: StatsSnapshot | None) -> tuple[bytes, str
         return DiagnosticStatus.ERROR, f"inference failing, nothing predicted since: {now.last_error}"
     if now.counts["received"] == 0:
         return DiagnosticStatus.WARN, "no frames received yet"
+    if now.warning:
+        return DiagnosticStatus.WARN, now.warning
     if new("rejected"):
         return DiagnosticStatus.WARN, f"{new('rejected')} input frame(s) rejected since the last report: {now.last_error}"
     if now.counts["predicted"] == 0:
@@ -128,6 +138,7 @@ def diagnostic_status(now: StatsSnapshot, before: StatsSnapshot | None, info: Ma
         values[key] = str(now.counts[counter])
     values["last_error"] = now.last_error
     values["last_buffer_restart"] = now.last_restart
+    values["warning"] = now.warning
     return DiagnosticStatus(
         level=level,
         name=STATUS_NAME,

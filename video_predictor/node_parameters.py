@@ -45,6 +45,7 @@ class NodeSettings:
     max_image_height: int
     max_gap_periods: float
     diagnostics_period: float
+    prediction_period: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -58,6 +59,8 @@ class NodeSettings:
             problems.append(f"publish must be one of {', '.join(PUBLISH_CHOICES)}, got {self.publish!r}")
         if self.qos_reliability not in RELIABILITIES:
             problems.append(f"qos_reliability must be one of {', '.join(RELIABILITIES)}, got {self.qos_reliability!r}")
+        if not self.prediction_period >= 0:
+            problems.append(f"prediction_period must be >= 0 s, got {self.prediction_period}")
         try:  # the buffer owns the rule; a throw-away one checks the value before the model loads
             FrameBuffer(1, 1.0, max_gap_periods=self.max_gap_periods)
         except ValueError as error:
@@ -128,9 +131,16 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "max_image_height": (4096, _descriptor(
         "max_image_height", "Tallest input image accepted, in pixels; taller ones are rejected unread.",
         integer_range=_int_range(1, 65535))),
+    "prediction_period": (0.0, _descriptor(
+        "prediction_period", "Seconds between the predicted frames (their stamps are newest + k * this); 0: the "
+        "camera's own frame period, measured from the stamps, for a rate-agnostic model (metadata frame_period: "
+        "camera), the model's fixed period otherwise. A rate-agnostic model takes any value (the camera is thinned "
+        "to it); a fixed-period model only 0 or its own period.",
+        floating_point_range=_float_range(0.0, 3600.0))),
     "max_gap_periods": (1.5, _descriptor(
-        "max_gap_periods", "A gap between frames longer than this many model frame periods restarts the buffer "
-        "(time jump).", additional_constraints="> 1.25")),
+        "max_gap_periods", "A gap between frames longer than this many prediction periods restarts the buffer "
+        "(time jump); at the camera's own period one lost frame more is allowed (a gap of up to "
+        "max_gap_periods + 1 camera periods).", additional_constraints="> 1.25")),
     "diagnostics_period": (1.0, _descriptor(
         "diagnostics_period", "Seconds between /diagnostics messages.",
         floating_point_range=_float_range(0.05, 3600.0))),
