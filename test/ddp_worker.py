@@ -8,7 +8,7 @@ import torch
 
 from training import train
 
-TINY = {"input_frames": 2, "scales": [{"features": [4], "kernels": [3, 3]}] * 2}  # the default preset's family, flow_anchored
+TINY = {"input_frames": 2, "consistency_frames": 1, "scales": [{"features": [4], "kernels": [3, 3]}] * 2}  # the default preset's family, flow_anchored
 
 if __name__ == "__main__":
     out, method = Path(sys.argv[1]), sys.argv[2]

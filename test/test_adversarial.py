@@ -16,7 +16,7 @@ TINY_MODEL = {
     "input_frames": 2,
     "scales": [{"features": [4], "kernels": [3, 3]}] * 4,
 }
-TINY_FLOW_MODEL = {"input_frames": 2, "scales": [{"features": [4], "kernels": [3, 3]}] * 2}  # the default preset's family
+TINY_FLOW_MODEL = {"input_frames": 2, "consistency_frames": 1, "scales": [{"features": [4], "kernels": [3, 3]}] * 2}  # the default preset's family
 TINY_D = {"scales": [{"features": [8], "kernels": [3], "fully_connected": [16]}] * 4}
 
 

@@ -23,7 +23,7 @@ TINY_MULTISCALE = {
     ],
 }
 # the default preset's family (flow_anchored), tiny
-TINY_MODEL = {"input_frames": 2, "scales": [{"features": [8], "kernels": [3, 3]}, {"features": [4], "kernels": [3, 3]}]}
+TINY_MODEL = {"input_frames": 2, "consistency_frames": 1, "scales": [{"features": [8], "kernels": [3, 3]}, {"features": [4], "kernels": [3, 3]}]}
 
 
 def test_gdl_is_zero_for_a_constant_offset_and_positive_for_blur():

@@ -44,6 +44,10 @@ class FlowAnchoredConfig(DictConfig):
     horizon: int = 5  # K frames per pass; a graph may use the first k <= K
     heteroscedastic: bool = True
     frames_seen: int = 2  # newest frames stacked into the network's input (<= input_frames)
+    # How well constant motion explains the past: |newest − frame t−j warped by j·flow| for
+    # j = 1..consistency_frames (<= input_frames − 1). Where motion changes from frame to
+    # frame the error grows with j, and extrapolating it further is a gamble.
+    consistency_frames: int = 3
     flow_scale: float = 0.25  # flow in pixels -> network input units
     # Resolution factor of the finest network scale: 2 = half resolution, its control maps
     # upsampled to full resolution (the frames are still warped at full resolution).
@@ -63,6 +67,8 @@ class FlowAnchoredConfig(DictConfig):
             raise ValueError("need input_frames >= 2, channels 1 or 3, horizon >= 1 and at least one scale")
         if self.finest_factor not in (1, 2, 4):
             raise ValueError(f"finest_factor must be 1, 2 or 4, got {self.finest_factor}")
+        if not 1 <= self.consistency_frames < self.input_frames:
+            raise ValueError(f"consistency_frames must be in 1..input_frames-1, got {self.consistency_frames}")
         if not 1 <= self.frames_seen <= self.input_frames:
             raise ValueError(f"frames_seen must be in 1..input_frames, got {self.frames_seen}")
         self.scales = [s if isinstance(s, ScaleConfig) else ScaleConfig(**s) for s in self.scales]
@@ -97,8 +103,8 @@ class FlowAnchoredPredictor(nn.Module):
         self.config = config
         c = config.channels
         self.controls = Controls(config.horizon, c, config.heteroscedastic)
-        # frames seen, flow (2), flow-fit error and copy error (1 each)
-        features = config.frames_seen * c + 4
+        # frames seen, flow (2), constant-motion errors (one per past frame checked), copy error
+        features = config.frames_seen * c + 3 + config.consistency_frames
         self.scales = nn.ModuleList()
         for i, scale in enumerate(config.scales):
             coarser = 0 if i == 0 else self.controls.count
@@ -113,9 +119,11 @@ class FlowAnchoredPredictor(nn.Module):
         last, prev = frames[:, -1], frames[:, -2]
         b, _, c, h, w = frames.shape
         seen = frames[:, -self.config.frames_seen:].reshape(b, self.config.frames_seen * c, h, w)
-        fit_error = (last - warp_many(prev, flow.unsqueeze(1))[:, 0]).abs().mean(dim=1, keepdim=True)
+        # past frame t−j warped by j·flow: the newest frame again where the motion is constant
+        errors = [(last - warp_many(frames[:, -1 - j], (flow * float(j)).unsqueeze(1))[:, 0]).abs().mean(dim=1, keepdim=True)
+                  for j in range(1, self.config.consistency_frames + 1)]
         copy_error = (last - prev).abs().mean(dim=1, keepdim=True)
-        return torch.cat([seen, flow * self.config.flow_scale, fit_error, copy_error], dim=1)
+        return torch.cat([seen, flow * self.config.flow_scale, *errors, copy_error], dim=1)
 
     def forward(self, frames: torch.Tensor, flow: torch.Tensor, horizon: int | None = None, all_scales: bool = True) -> StepOutput:
         """frames (B, N, C, H, W) in [-1, 1]; flow (B, 2, H, W) backward flow newest -> previous
