@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.losses import gradient_difference_loss, laplace_nll, lp_loss
-from training.methods.base import TrainingMethod, to_model_range
+from ..losses import gradient_difference_loss, laplace_nll, lp_loss
+from .base import TrainingMethod, to_model_range
 
 if TYPE_CHECKING:
-    from training.config import TrainConfig
+    from ..config import TrainConfig
 
 
 @dataclass
