@@ -31,16 +31,17 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions, install_signal_handlers
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from video_predictor.backends import ModelLoadError, create_predictor
+from video_predictor.camera_info import fitted_intrinsics
 from video_predictor.frame_buffer import FrameBuffer, PushResult
 from video_predictor.image_codec import (
     ImageError,
     array_to_image,
+    decode_image_message,
     float_array_to_image,
-    image_to_array,
     match_channels,
     output_encoding,
     unit_to_uint8,
@@ -49,12 +50,19 @@ from video_predictor.node_diagnostics import NodeStats, StatsSnapshot, diagnosti
 from video_predictor.node_parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
 from video_predictor.predictor import Prediction, PredictionError, Predictor
 from video_predictor.preprocess import fit_to_model
+from video_predictor.topics import (
+    DIAGNOSTICS_TOPIC,
+    FRAMES_TOPIC,
+    PREDICTED_CAMERA_INFO_TOPIC,
+    SEQUENCE_TOPIC,
+    SEQUENCE_UNCERTAINTY_TOPIC,
+    UNCERTAINTY_TOPIC,
+    camera_info_topic,
+    compressed_topic,
+)
+from video_predictor.topics import CAMERA_TOPIC as INPUT_TOPIC
 
 NODE_NAME = "predictor_node"
-INPUT_TOPIC = "/camera/image_raw"
-FRAMES_TOPIC = "/predicted_frames"
-UNCERTAINTY_TOPIC = "/predicted_uncertainty"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 
 LOG_THROTTLE_S = 5.0
 
@@ -146,6 +154,9 @@ class PredictorNode(Node):
                                 reliability=ReliabilityPolicy.RELIABLE)
         self.frames_pub = self.create_publisher(Image, FRAMES_TOPIC, output_qos)
         self.uncertainty_pub = self.create_publisher(Image, UNCERTAINTY_TOPIC, output_qos)
+        self.sequence_pub = self.create_publisher(Image, SEQUENCE_TOPIC, output_qos)
+        self.sequence_uncertainty_pub = self.create_publisher(Image, SEQUENCE_UNCERTAINTY_TOPIC, output_qos)
+        self.camera_info_pub = self.create_publisher(CameraInfo, PREDICTED_CAMERA_INFO_TOPIC, output_qos)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.diagnostics_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
 
@@ -155,14 +166,36 @@ class PredictorNode(Node):
 
         input_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth,
                                reliability=RELIABILITIES[s.qos_reliability])
-        self.image_sub = self.create_subscription(Image, INPUT_TOPIC, self._on_image, input_qos)
+        self.image_sub, self.camera_info_sub = self._subscribe_camera(input_qos)
 
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
     # -- subscription thread -------------------------------------------------------------
 
-    def _on_image(self, msg: Image) -> None:
+    def _subscribe_camera(self, qos: QoSProfile) -> tuple:
+        """The camera subscription, raw or compressed (the image_transport parameter), and
+        its camera_info's; both found from the resolved camera topic as image_transport does."""
+        base = self.resolve_topic_name(INPUT_TOPIC)
+        self._predicted_info: dict | None = None  # CameraInfo fields of the predicted frames, less the header
+        info_sub = self.create_subscription(CameraInfo, camera_info_topic(base), self._on_camera_info, qos)
+        if self.settings.image_transport == "compressed":
+            return self.create_subscription(CompressedImage, compressed_topic(base), self._on_image, qos), info_sub
+        return self.create_subscription(Image, INPUT_TOPIC, self._on_image, qos), info_sub
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Keep the predicted frames' camera model: the camera's K and P with the crop and
+        resize the node applies (video_predictor.camera_info)."""
+        md = self.predictor.metadata
+        if msg.width == 0 or msg.height == 0 or not any(msg.k):
+            self.get_logger().warning("camera_info without image size or K (uncalibrated camera?); ignored",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        k, p = fitted_intrinsics(np.array(msg.k), np.array(msg.p), msg.height, msg.width, md.height, md.width)
+        self._predicted_info = dict(height=md.height, width=md.width, distortion_model=msg.distortion_model,
+                                    d=list(msg.d), k=k.reshape(-1).tolist(), r=list(msg.r), p=p.reshape(-1).tolist())
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         received_at = time.monotonic()
         try:
             job = self._accept(msg, received_at)
@@ -189,9 +222,9 @@ class PredictorNode(Node):
         stamp_ns = stamp_to_ns(msg.header.stamp)
         if stamp_ns == 0:  # as a stamp it would restart the buffer twice; it is a camera without a clock
             raise ImageError("header.stamp is zero (does the camera stamp its images?)")
-        image, encoding = image_to_array(msg, s.max_image_width, s.max_image_height)
+        image, encoding = decode_image_message(msg, s.max_image_width, s.max_image_height)
         frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
-        key = (msg.height, msg.width, encoding, msg.header.frame_id)
+        key = (image.shape[0], image.shape[1], encoding, msg.header.frame_id)
         result = self.buffer.push(stamp_ns / 1e9, frame, key)
         if result is PushResult.RESTARTED:
             self.stats.buffer_restarted(self.buffer.restart_reason)
@@ -231,14 +264,29 @@ class PredictorNode(Node):
         self.stats.prediction_done(time.monotonic() - job.received_at)
 
     def _publish(self, job: InferenceJob, prediction: Prediction) -> None:
-        """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp."""
+        """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp (and
+        its CameraInfo, where the camera publishes one); first the whole sequence in one message."""
         horizon = self.horizon  # once: a run-time change applies from the next input, never within one
         stamps = prediction_stamps_ns(job.newest_stamp_ns, self.predictor.metadata.frame_period, horizon)
+        self._publish_sequence(job, prediction, horizon)
+        info = self._predicted_info
         for k, stamp_ns in enumerate(stamps):
             header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=job.frame_id)
+            if info is not None:
+                self.camera_info_pub.publish(CameraInfo(header=header, **info))
             frame = unit_to_uint8(prediction.frames[0, k])
             self.frames_pub.publish(array_to_image(frame, job.encoding, header))
             self.uncertainty_pub.publish(float_array_to_image(prediction.std[0, k], header))
+
+    def _publish_sequence(self, job: InferenceJob, prediction: Prediction, horizon: int) -> None:
+        """All K frames of one input in one message, k = 1..K stacked top to bottom
+        (height K*H), stamped with the newest observed frame's stamp; the same for the std."""
+        header = Header(stamp=ns_to_stamp(job.newest_stamp_ns), frame_id=job.frame_id)
+        frames = prediction.frames[0, :horizon]
+        stacked = unit_to_uint8(frames).reshape(-1, *frames.shape[2:])
+        self.sequence_pub.publish(array_to_image(stacked, job.encoding, header))
+        self.sequence_uncertainty_pub.publish(
+            float_array_to_image(prediction.std[0, :horizon].reshape(-1, frames.shape[2]), header))
 
     def _apply_sampling(self, settings: NodeSettings) -> None:
         """Hand samples and publish to a stochastic model's predictor; a deterministic
@@ -273,6 +321,7 @@ class PredictorNode(Node):
             "frame_period": repr(md.frame_period),  # full precision: clients compute stamps from it
         }
         status = diagnostic_status(now, self._last_report, info)
+        status.hardware_id = self.get_fully_qualified_name()  # tells namespaced nodes apart
         self._last_report = now
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
