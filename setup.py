@@ -31,6 +31,7 @@ setup(
     entry_points={
         "console_scripts": [
             "predictor_node = video_predictor.entry:main",
+            "predictor_lifecycle_node = video_predictor.entry:lifecycle_main",
         ],
     },
 )

@@ -1,7 +1,7 @@
 """Launch predictor_node with its parameters file, in a namespace, with a remappable camera topic.
 
 ros2 launch video_predictor predictor.launch.py namespace:=robot1 image_topic:=front/image_raw \
-    model:=/models/my.onnx use_sim_time:=true log_level:=debug
+    model:=/models/my.onnx use_sim_time:=true log_level:=debug [lifecycle:=true]
 
 The node's topics are relative (camera/image_raw, predicted_frames, ...), so ``namespace``
 moves them all (/robot1/camera/image_raw, /robot1/predicted_frames); /diagnostics stays
@@ -14,7 +14,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 
 ARGUMENTS = {  # name -> (default, description); params_file's default is the installed config/predictor.yaml
     "params_file": ("", "Parameters file for predictor_node."),
@@ -23,6 +23,8 @@ ARGUMENTS = {  # name -> (default, description); params_file's default is the in
     "model": ("", "Model file (.pt or .onnx); empty: the params file's model."),
     "use_sim_time": ("false", "Follow /clock (a bag replayed with --clock) instead of the wall clock."),
     "log_level": ("info", "Logging level: debug, info, warn, error or fatal."),
+    "lifecycle": ("false", "Start predictor_lifecycle_node, a managed node: configure loads the model, "
+                           "activate subscribes to the camera."),
 }
 
 
@@ -31,9 +33,11 @@ def _node(context, *args, **kwargs):
     overrides = {"use_sim_time": value["use_sim_time"].lower() in ("true", "1", "yes")}
     if value["model"]:
         overrides["model"] = value["model"]
-    return [Node(
+    lifecycle = value["lifecycle"].lower() in ("true", "1", "yes")
+    action = LifecycleNode if lifecycle else Node
+    return [action(
         package="video_predictor",
-        executable="predictor_node",
+        executable="predictor_lifecycle_node" if lifecycle else "predictor_node",
         name="predictor_node",
         namespace=value["namespace"],
         output="screen",

@@ -55,6 +55,7 @@ def fake_launch_modules() -> dict[str, types.ModuleType]:
     modules["launch.actions"].OpaqueFunction = type("OpaqueFunction", (_Recorded,), {})
     modules["launch.substitutions"].LaunchConfiguration = _LaunchConfiguration
     modules["launch_ros.actions"].Node = type("Node", (_Recorded,), {})
+    modules["launch_ros.actions"].LifecycleNode = type("LifecycleNode", (_Recorded,), {})
     return modules
 
 
@@ -76,7 +77,7 @@ def launch(monkeypatch, **arguments) -> tuple[dict[str, str], dict]:
     (opaque,) = [a for a in description.entities if type(a).__name__ == "OpaqueFunction"]
     context = types.SimpleNamespace(launch_configurations={**declared, **arguments})
     (node,) = opaque.kwargs["function"](context)
-    return declared, node.kwargs
+    return declared, {**node.kwargs, "action": type(node).__name__}
 
 
 def ros_arguments(node: dict) -> list[str]:
@@ -105,7 +106,9 @@ def test_launch_node_runs_the_packaged_console_script(monkeypatch):
 
 def test_launch_arguments_and_their_defaults(monkeypatch):
     declared, node = launch(monkeypatch)
-    assert set(declared) == {"params_file", "namespace", "image_topic", "model", "use_sim_time", "log_level"}
+    assert set(declared) == {"params_file", "namespace", "image_topic", "model", "use_sim_time", "log_level",
+                             "lifecycle"}
+    assert node["action"] == "Node" and declared["lifecycle"] == "false"
     assert Path(declared["params_file"]) == PARAMS_FILE and PARAMS_FILE.is_file()
     assert (declared["namespace"], declared["image_topic"], declared["model"]) == ("", "camera/image_raw", "")
     assert node["namespace"] == "" and node["remappings"] == [("camera/image_raw", "camera/image_raw")]
@@ -121,6 +124,12 @@ def test_launch_arguments_reach_the_node(monkeypatch):
     assert node["remappings"] == [("camera/image_raw", "/front/image")]
     assert node["parameters"][1] == {"use_sim_time": True, "model": "/m.onnx"}
     assert node["arguments"] == ["--ros-args", "--log-level", "debug"]
+
+
+def test_lifecycle_argument_starts_the_lifecycle_node(monkeypatch):
+    _, node = launch(monkeypatch, lifecycle="true", namespace="robot1")
+    assert node["action"] == "LifecycleNode" and node["namespace"] == "robot1"
+    assert console_scripts()[node["executable"]] == "video_predictor.entry:lifecycle_main"
 
 
 def test_launched_node_runs_in_its_namespace_on_sim_time_with_the_given_model(monkeypatch, tmp_path):

@@ -125,11 +125,20 @@ def prediction_stamps_ns(newest_ns: int, period_s: float, horizon: int) -> list[
 
 
 class PredictorNode(Node):
-    """Subscribes to camera images and publishes predicted frames, uncertainty and diagnostics."""
+    """Subscribes to camera images and publishes predicted frames, uncertainty and diagnostics.
+
+    Set-up is in two steps, which video_predictor.lifecycle_node runs as lifecycle
+    transitions: _configure (load the model, publishers, the inference thread) and
+    _activate (subscribe to the camera); this node runs both at once.
+    """
 
     def __init__(self, predictor_factory: PredictorFactory = create_predictor, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         self.settings = declare_settings(self)
+        self._configure(predictor_factory)
+        self._activate()
+
+    def _configure(self, predictor_factory: PredictorFactory) -> None:
         s = self.settings
         self.predictor, self.backend_reason = predictor_factory(
             model=s.model, backend=s.backend, device=s.device, horizon=s.horizon, samples=s.samples,
@@ -164,12 +173,33 @@ class PredictorNode(Node):
         self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self._worker.start()
 
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+
+    def _activate(self) -> None:
+        s = self.settings
         input_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth,
                                reliability=RELIABILITIES[s.qos_reliability])
         self.image_sub, self.camera_info_sub = self._subscribe_camera(input_qos)
 
-        self.add_on_set_parameters_callback(self._check_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
+    def _deactivate(self) -> None:
+        """Drop the camera subscriptions (and the frames buffered from them)."""
+        for subscription in (self.image_sub, self.camera_info_sub):
+            self.destroy_subscription(subscription)
+        self.image_sub = self.camera_info_sub = None
+        self.buffer.clear()
+
+    def _release(self) -> None:
+        """Undo _configure: stop the inference thread, drop publishers, timer and model."""
+        self._jobs.close()
+        self._worker.join()
+        self.destroy_timer(self.diagnostics_timer)
+        for publisher in (self.frames_pub, self.uncertainty_pub, self.sequence_pub, self.sequence_uncertainty_pub,
+                          self.camera_info_pub, self.diagnostics_pub):
+            self.destroy_publisher(publisher)
+        self.remove_on_set_parameters_callback(self._check_parameters)
+        self.remove_post_set_parameters_callback(self._apply_parameters)
+        self.predictor = None
 
     # -- subscription thread -------------------------------------------------------------
 
@@ -350,12 +380,13 @@ class PredictorNode(Node):
         self.get_logger().info(f"parameters changed: {changed}")
 
     def destroy_node(self) -> None:
-        self._jobs.close()
-        self._worker.join()
+        if getattr(self, "_jobs", None) is not None:  # a lifecycle node may never have been configured
+            self._jobs.close()
+            self._worker.join()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None, node_class: type[PredictorNode] = PredictorNode) -> int:
     """Run the node until SIGINT/SIGTERM; exit code 0 then, 2 on a bad parameter or model.
 
     A signal while the node starts (importing the backend, loading the model: seconds) is
@@ -374,7 +405,7 @@ def main(args: list[str] | None = None) -> int:
     logger = rclpy.logging.get_logger(NODE_NAME)
     node = None
     try:
-        node = PredictorNode()
+        node = node_class()
         install_signal_handlers(SignalHandlerOptions.ALL)
         if not stop_requested.is_set():  # one that came before the line above was only remembered
             rclpy.spin(node)
