@@ -231,3 +231,29 @@ def test_replaying_a_compressed_bag_feeds_the_compressed_node(nodes, tmp_path):
         lambda: int(recorder.diagnostics[name]["frames_received"]) >= before["frames_received"] + 7, 15)
     assert recorder.spin_until(
         lambda: int(recorder.diagnostics[name]["frames_predicted"]) > before["frames_predicted"], 15)
+
+
+def test_the_python_api_predicts_the_nodes_pixels(nodes):
+    """VideoPredictor on the full-size frames gives what robot2's node publishes for them
+    (same preprocessing, same default model): within one grey level."""
+    from video_predictor import VideoPredictor
+
+    recorder = nodes
+    frames = carphone(6)
+    start = 900 * SECOND
+    raw = [image_msg(f, "rgb8", start + i * PERIOD_NS, "api_check") for i, f in enumerate(frames)]
+    camera = recorder.node.create_publisher(Image, "/robot2/camera/image_raw", qos(reliable=True))
+    seen = len(recorder.got["/robot2", "sequence"])
+    feed(recorder, camera, raw, "/robot2")
+    published = {stamp_ns(m): m for m in recorder.got["/robot2", "sequence"][seen:]}
+    api = VideoPredictor()
+    compared = 0
+    for i, frame in enumerate(frames):
+        result = api.add(frame, (start + i * PERIOD_NS) / 1e9)
+        if result is None or (start + i * PERIOD_NS) not in published:
+            continue
+        msg = published[start + i * PERIOD_NS]
+        node_frames = np.frombuffer(msg.data, np.uint8).reshape(result.frames.shape)
+        assert np.abs(node_frames.astype(int) - result.frames).max() <= 1
+        compared += 1
+    assert compared >= 1
