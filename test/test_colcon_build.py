@@ -41,11 +41,12 @@ def test_install_tree_has_the_ament_layout(install_tree, relative):
     assert (install_tree / relative).is_file()
 
 
-def test_console_script_is_installed_where_ros2_run_looks(install_tree):
-    script = install_tree / "lib" / "video_predictor" / "predictor_node"
+@pytest.mark.parametrize("name", ["predictor_node", "predictor_lifecycle_node"])
+def test_console_script_is_installed_where_ros2_run_looks(install_tree, name):
+    script = install_tree / "lib" / "video_predictor" / name
     assert script.is_file() and os.access(script, os.X_OK)
     text = script.read_text()
-    assert text.startswith("#!") and "predictor_node" in text
+    assert text.startswith("#!") and name in text
 
 
 def test_installed_node_runs_from_the_install_tree(install_tree, tmp_path):
