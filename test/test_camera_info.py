@@ -48,3 +48,19 @@ def test_an_image_already_at_the_model_size_keeps_its_k():
 def test_no_image_size_is_an_error():
     with pytest.raises(ValueError, match="no image size"):
         crop_scale_matrix(0, 0, 64, 64)
+
+
+def test_roi_and_binning_are_taken_to_image_pixels_first():
+    """A 1280x960 sensor, ROI 800x600 at (200, 100), binned 2x2: the image is 400x300, and a
+    point at sensor pixel (u, v) is at ((u - 200) / 2, (v - 100) / 2) in it."""
+    from video_predictor.camera_info import image_size, sensor_to_image_matrix
+
+    assert image_size(1280, 960, 800, 600, 2, 2) == (300, 400)
+    assert image_size(1280, 960) == (960, 1280)
+    b = sensor_to_image_matrix(200, 100, 2, 2)
+    k = np.array([[900.0, 0.0, 640.0], [0.0, 900.0, 480.0], [0.0, 0.0, 1.0]])
+    point = np.array([0.1, -0.05, 2.0])
+    u, v, w = k @ point
+    ui, vi, wi = (b @ k) @ point
+    np.testing.assert_allclose((ui / wi, vi / wi), ((u / w - 200) / 2, (v / w - 100) / 2))
+    np.testing.assert_allclose(sensor_to_image_matrix(), np.eye(3))

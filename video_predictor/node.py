@@ -35,7 +35,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from video_predictor.backends import ModelLoadError, create_predictor
-from video_predictor.camera_info import fitted_intrinsics
+from video_predictor.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
 from video_predictor.frame_buffer import FrameBuffer, PushResult
 from video_predictor.image_codec import (
     ImageError,
@@ -221,7 +221,11 @@ class PredictorNode(Node):
             self.get_logger().warning("camera_info without image size or K (uncalibrated camera?); ignored",
                                       throttle_duration_sec=LOG_THROTTLE_S)
             return
-        k, p = fitted_intrinsics(np.array(msg.k), np.array(msg.p), msg.height, msg.width, md.height, md.width)
+        roi = msg.roi
+        to_image = sensor_to_image_matrix(roi.x_offset, roi.y_offset, msg.binning_x, msg.binning_y)
+        height, width = image_size(msg.width, msg.height, roi.width, roi.height, msg.binning_x, msg.binning_y)
+        k, p = fitted_intrinsics(to_image @ np.reshape(msg.k, (3, 3)), to_image @ np.reshape(msg.p, (3, 4)),
+                                 height, width, md.height, md.width)
         self._predicted_info = dict(height=md.height, width=md.width, distortion_model=msg.distortion_model,
                                     d=list(msg.d), k=k.reshape(-1).tolist(), r=list(msg.r), p=p.reshape(-1).tolist())
 
