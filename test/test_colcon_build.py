@@ -41,11 +41,12 @@ def test_install_tree_has_the_ament_layout(install_tree, relative):
     assert (install_tree / relative).is_file()
 
 
-def test_console_script_is_installed_where_ros2_run_looks(install_tree):
-    script = install_tree / "lib" / "video_predictor" / "predictor_node"
+@pytest.mark.parametrize("name", ["predictor_node", "predictor_lifecycle_node"])
+def test_console_script_is_installed_where_ros2_run_looks(install_tree, name):
+    script = install_tree / "lib" / "video_predictor" / name
     assert script.is_file() and os.access(script, os.X_OK)
     text = script.read_text()
-    assert text.startswith("#!") and "predictor_node" in text
+    assert text.startswith("#!") and name in text
 
 
 def test_installed_node_runs_from_the_install_tree(install_tree, tmp_path):
@@ -60,3 +61,26 @@ def test_installed_node_runs_from_the_install_tree(install_tree, tmp_path):
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "device must be auto, cpu, cuda or cuda:N" in result.stderr
+
+
+def test_trainer_installs_namespaced_with_its_presets(install_tree, tmp_path):
+    """No generic top-level ``training`` package in the install tree; the trainer installs as
+    video_predictor_training with its presets, and trains from there (``--config cpu-small``
+    is the default preset), outside the repository."""
+    site_packages = next(install_tree.glob("lib/python3*/site-packages"))
+    assert not (site_packages / "training").exists()
+    assert (site_packages / "video_predictor_training" / "configs" / "cpu-small.yaml").is_file()
+    env = dict(os.environ, PYTHONPATH=str(site_packages))
+    tiny = ("{input_frames: 2, scales: [{features: [4], kernels: [3, 3]}, {features: [4], kernels: [3, 3]}, "
+            "{features: [4], kernels: [3, 3]}, {features: [4], kernels: [3, 3]}]}")
+    command = [sys.executable, "-m", "video_predictor_training.train", "--steps", "1", "--out", str(tmp_path / "run"),
+               "--cache-dir", str(tmp_path / "cache"), "--no-tensorboard", "--set", f"model.config={tiny}",
+               "--set", "data.input_frames=2", "--set", "data.height=32", "--set", "data.width=32",
+               "--set", "data.synthetic_clips=4", "--set", "data.val_clips=2", "--set", "optim.batch_size=2",
+               "--set", "optim.val_every=100", "--set", "optim.threads=1"]
+    result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    from video_predictor.model_file import load_model_file
+
+    metadata, _, _ = load_model_file(tmp_path / "run" / "model.pt")
+    assert metadata.training_data.endswith("preset cpu-small")

@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dataclasses import replace
 
-    from training.config import DataSection
-    from training.data.dataset import load_clip_set
-    from training.data.sequence import DataError
+    from .config import DataSection
+    from .data.dataset import load_clip_set
+    from .data.sequence import DataError
     from video_predictor.model_file import load_model_file, save_model_file
     from video_predictor.models import build_model
 

@@ -13,11 +13,11 @@ import logging
 import sys
 from pathlib import Path
 
-from training.config import build_config
-from training.data import dataset
-from training.data.cache import summary_path, write_cache
-from training.data.formats import CACHE_SUFFIX
-from training.data.sequence import DataError
+from .config import build_config
+from .data import dataset
+from .data.cache import summary_path, write_cache
+from .data.formats import CACHE_SUFFIX
+from .data.sequence import DataError
 
 log = logging.getLogger("training.preprocess")
 

@@ -22,16 +22,16 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from training.calibrate import fit_sigma_calibration
-from training.config import TrainConfig, build_config
-from training.data import dataset, real_mix
-from training.data.pool import ClipPool, synthetic_clips
-from training.data.sequence import DataError
-from training.data.synthetic import SyntheticConfig
-from training.distributed import DistributedContext, init_distributed, shutdown, wrap_for_training
-from training.methods import METHODS, TrainingMethod
+from .calibrate import fit_sigma_calibration
+from .config import TrainConfig, build_config
+from .data import dataset, real_mix
+from .data.pool import ClipPool, synthetic_clips
+from .data.sequence import DataError
+from .data.synthetic import SyntheticConfig
+from .distributed import DistributedContext, init_distributed, shutdown, wrap_for_training
+from .methods import METHODS, TrainingMethod
 from video_predictor import metrics
-from training.methods.generator import FLOW_METHOD
+from .methods.generator import FLOW_METHOD
 from video_predictor.baselines import FlowExtrapolation
 from video_predictor.metadata import CAMERA_PERIOD, ModelMetadata
 from video_predictor.model_file import atomic_torch_save, load_model_file, save_model_file

@@ -2,7 +2,10 @@
 
 Reading accepts rosbag2 (sqlite3 or mcap) and ROS 1 bags and decodes images with the
 node's own rules (video_predictor.image_codec), so offline evaluation sees the pixels the
-node would see.
+node would see. Image topics are sensor_msgs/Image or sensor_msgs/CompressedImage (JPEG,
+PNG; video_predictor.compressed); asked for a topic the bag lacks, the reader takes
+``<topic>/compressed`` where the bag has that (image_transport's name for it), so
+``--topic /camera/image_raw`` finds a recording of ``/camera/image_raw/compressed``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
-from video_predictor.image_codec import BYTES_PER_PIXEL, ImageError, image_to_array
+from video_predictor.compressed import encode_compressed
+from video_predictor.image_codec import BYTES_PER_PIXEL, ImageError, decode_image_message
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
-IMAGE_MSGTYPES = (IMAGE_MSGTYPE, "sensor_msgs/Image")  # rosbag2 and ROS 1 spellings
+COMPRESSED_MSGTYPE = "sensor_msgs/msg/CompressedImage"
+# rosbag2 and ROS 1 spellings -> the ROS 2 type
+ROS2_MSGTYPE = {IMAGE_MSGTYPE: IMAGE_MSGTYPE, "sensor_msgs/Image": IMAGE_MSGTYPE,
+                COMPRESSED_MSGTYPE: COMPRESSED_MSGTYPE, "sensor_msgs/CompressedImage": COMPRESSED_MSGTYPE}
+IMAGE_MSGTYPES = tuple(ROS2_MSGTYPE)
+COMPRESSED_SUFFIX = "/compressed"  # image_transport: <base topic>/compressed
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 ROSBAG2_VERSION = 8
 # Offline there is no reason to reject large frames; the node's own limit is a parameter.
@@ -33,7 +42,8 @@ class BagError(ValueError):
 class RawImage(NamedTuple):
     stamp_ns: int  # header stamp
     log_time_ns: int  # when the bag recorded it; paces a replay
-    cdr: bytes  # the message, CDR-serialised as ROS 2 sensor_msgs/msg/Image
+    cdr: bytes  # the message, CDR-serialised as ROS 2 ``msgtype``
+    msgtype: str = IMAGE_MSGTYPE  # sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage
 
 
 class BagImage(NamedTuple):
@@ -61,7 +71,15 @@ def _ros2_image(typestore, stamp_ns: int, frame_id: str, height: int, width: int
     )
 
 
-def _image_message(typestore, frame: np.ndarray, stamp_ns: int, encoding: str, frame_id: str):
+def _ros2_compressed(typestore, stamp_ns: int, frame_id: str, format_string: str, data: np.ndarray):
+    types = typestore.types
+    stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+    return types[COMPRESSED_MSGTYPE](header=types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id),
+                                     format=format_string, data=data)
+
+
+def _image_message(typestore, frame: np.ndarray, stamp_ns: int, encoding: str, frame_id: str,
+                   compression: str | None = None):
     frame = np.asarray(frame)
     if frame.ndim == 2:
         frame = frame[:, :, None]
@@ -70,6 +88,14 @@ def _image_message(typestore, frame: np.ndarray, stamp_ns: int, encoding: str, f
         raise BagError(f"cannot write encoding {encoding!r}; use one of {', '.join(BYTES_PER_PIXEL)}")
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != channels:
         raise BagError(f"a {encoding} frame must be (H, W, {channels}) uint8, got {frame.shape} {frame.dtype}")
+    if compression is not None:
+        if encoding not in ("rgb8", "bgr8", "mono8"):
+            raise BagError(f"cannot compress encoding {encoding!r}; use rgb8, bgr8 or mono8")
+        try:
+            format_string, payload = encode_compressed(frame, compression, encoding)
+        except ValueError as error:
+            raise BagError(str(error)) from None
+        return _ros2_compressed(typestore, stamp_ns, frame_id, format_string, np.frombuffer(payload, np.uint8))
     height, width = frame.shape[:2]
     data = np.ascontiguousarray(frame).reshape(-1)
     return _ros2_image(typestore, stamp_ns, frame_id, height, width, encoding, 0, width * channels, data)
@@ -83,11 +109,14 @@ def write_image_bag(
     encoding: str = "bgr8",
     frame_id: str = "camera",
     storage: str = "sqlite3",
+    compression: str | None = None,
 ) -> int:
     """Write frames as sensor_msgs/Image messages to a new rosbag2 bag; returns the count.
 
     frames: (H, W, C) uint8 arrays already in ``encoding``'s channel order; stamps:
     header stamps in seconds, also used as the bag's log times. ``path`` must not exist.
+    compression "jpeg" or "png": sensor_msgs/CompressedImage messages instead, with the
+    format string image_transport writes (``topic`` is then usually ``.../compressed``).
     """
     if storage not in STORAGES:
         raise BagError(f"unknown storage {storage!r}; use one of {', '.join(STORAGES)}")
@@ -98,11 +127,12 @@ def write_image_bag(
     count = 0
     try:
         with Writer(path, version=ROSBAG2_VERSION, storage_plugin=STORAGES[storage]) as writer:
-            connection = writer.add_connection(topic, IMAGE_MSGTYPE, typestore=typestore)
+            msgtype = IMAGE_MSGTYPE if compression is None else COMPRESSED_MSGTYPE
+            connection = writer.add_connection(topic, msgtype, typestore=typestore)
             for frame, stamp in _pairs(frames, stamps):
                 stamp_ns = _stamp_ns(stamp)
-                msg = _image_message(typestore, frame, stamp_ns, encoding, frame_id)
-                writer.write(connection, stamp_ns, typestore.serialize_cdr(msg, IMAGE_MSGTYPE))
+                msg = _image_message(typestore, frame, stamp_ns, encoding, frame_id, compression)
+                writer.write(connection, stamp_ns, typestore.serialize_cdr(msg, msgtype))
                 count += 1
     except (BagError, WriterError) as error:
         shutil.rmtree(path, ignore_errors=True)  # no half-written bag left behind
@@ -138,7 +168,7 @@ def _image_topics(reader: AnyReader) -> list[str]:
 
 
 def list_image_topics(path: str | Path) -> list[str]:
-    """Topics of the bag that carry sensor_msgs/Image messages, sorted."""
+    """Topics of the bag that carry sensor_msgs/Image or CompressedImage messages, sorted."""
     reader = _open(path)
     try:
         return _image_topics(reader)
@@ -147,12 +177,26 @@ def list_image_topics(path: str | Path) -> list[str]:
 
 
 def _image_connections(reader: AnyReader, path: str | Path, topic: str) -> list:
-    connections = [c for c in reader.connections if c.topic == topic and c.msgtype in IMAGE_MSGTYPES]
-    if not connections:
-        topics = _image_topics(reader)
-        listed = ", ".join(topics) if topics else "none"
-        raise BagError(f"{path}: no sensor_msgs/Image topic {topic!r}; the bag's image topics: {listed}")
-    return connections
+    """The connections of ``topic``, else of ``topic``/compressed; BagError naming the
+    bag's image topics if neither is there."""
+    for name in (topic, topic.rstrip("/") + COMPRESSED_SUFFIX):
+        connections = [c for c in reader.connections if c.topic == name and c.msgtype in IMAGE_MSGTYPES]
+        if connections:
+            return connections
+    topics = _image_topics(reader)
+    listed = ", ".join(topics) if topics else "none"
+    raise BagError(f"{path}: no sensor_msgs/Image or CompressedImage topic {topic!r}; the bag's image topics: {listed}")
+
+
+def resolve_image_topic(path: str | Path, topic: str) -> tuple[str, str]:
+    """(topic, ROS 2 message type) that reading ``topic`` from the bag uses: ``topic``
+    itself, or ``topic``/compressed where only that is recorded."""
+    reader = _open(path)
+    try:
+        connection = _image_connections(reader, path, topic)[0]
+        return connection.topic, ROS2_MSGTYPE[connection.msgtype]
+    finally:
+        reader.close()
 
 
 def count_image_messages(path: str | Path, topic: str) -> int:
@@ -169,8 +213,9 @@ def read_image_messages(
 ) -> Iterator[BagImage]:
     """Decode the images on ``topic`` in log-time order.
 
-    A message the node would reject (unknown encoding, wrong data length, ...) raises
-    BagError, or, with ``on_reject``, is reported as on_reject(stamp_s, reason) and skipped.
+    A message the node would reject (unknown encoding, wrong data length, undecodable
+    JPEG/PNG, ...) raises BagError, or, with ``on_reject``, is reported as
+    on_reject(stamp_s, reason) and skipped.
     """
     reader = _open(path)
     try:
@@ -179,7 +224,7 @@ def read_image_messages(
             msg = reader.deserialize(raw, connection.msgtype)
             stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
             try:
-                image, encoding = image_to_array(msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
+                image, encoding = decode_image_message(msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
             except ImageError as error:
                 if on_reject is None:
                     raise BagError(f"{path}: image at {stamp:.6f} s on {topic}: {error}") from None
@@ -199,10 +244,14 @@ def read_raw_images(path: str | Path, topic: str) -> Iterator[RawImage]:
         for connection, log_time, raw in reader.messages(connections=_image_connections(reader, path, topic)):
             msg = reader.deserialize(raw, connection.msgtype)
             stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            if not reader.is2:
+            msgtype = ROS2_MSGTYPE[connection.msgtype]
+            if not reader.is2 and msgtype == IMAGE_MSGTYPE:
                 ros2 = _ros2_image(typestore, stamp_ns, msg.header.frame_id, msg.height, msg.width, msg.encoding,
                                    msg.is_bigendian, msg.step, msg.data)
-                raw = typestore.serialize_cdr(ros2, IMAGE_MSGTYPE)
-            yield RawImage(stamp_ns, log_time, bytes(raw))
+                raw = typestore.serialize_cdr(ros2, msgtype)
+            elif not reader.is2:
+                ros2 = _ros2_compressed(typestore, stamp_ns, msg.header.frame_id, msg.format, msg.data)
+                raw = typestore.serialize_cdr(ros2, msgtype)
+            yield RawImage(stamp_ns, log_time, bytes(raw), msgtype)
     finally:
         reader.close()

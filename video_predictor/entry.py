@@ -16,12 +16,24 @@ def _exit_quietly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def main() -> int:
+def _quiet_signals() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_quietly)
+
+
+def main() -> int:
+    _quiet_signals()
     from video_predictor.node import main as node_main
 
     return node_main()
+
+
+def lifecycle_main() -> int:
+    """``predictor_lifecycle_node``: the same node as a managed (lifecycle) node."""
+    _quiet_signals()
+    from video_predictor.lifecycle_node import main as lifecycle_node_main
+
+    return lifecycle_node_main()
 
 
 if __name__ == "__main__":

@@ -17,14 +17,23 @@ a pixel) and byte-swaps with ``ndarray.newbyteorder`` (gone in NumPy 2) when
 
 Output: predicted frames go out in the colour family of the input (rgb8, bgr8 or
 mono8) and uncertainty maps as little-endian 32FC1.
+
+Decoding reads only the message's fields, so rosbags messages decode alike, and this
+module imports no ROS message package until an Image is built (the bag reader, the
+evaluator and the trainer decode without ROS). sensor_msgs/CompressedImage (JPEG, PNG)
+is decoded by video_predictor.compressed; decode_image_message takes either.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-from sensor_msgs.msg import Image
-from std_msgs.msg import Header
+
+if TYPE_CHECKING:
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
 
 #: input encoding -> OpenCV conversion to RGB (the codes cv_bridge uses; OpenCV names a
 #: Bayer pattern by its second row's first two pixels, hence rggb -> BayerBG)
@@ -101,6 +110,16 @@ def image_to_array(msg: Image, max_width: int, max_height: int) -> tuple[np.ndar
     return np.ascontiguousarray(pixels[:, :, 2::-1]), msg.encoding  # bgr8 / bgra8: channels 2, 1, 0
 
 
+def decode_image_message(msg, max_width: int, max_height: int) -> tuple[np.ndarray, str]:
+    """image_to_array for a sensor_msgs/Image, decode_compressed for a CompressedImage
+    (told apart by its ``format`` field); the array and the encoding the node treats it as."""
+    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+        from video_predictor.compressed import decode_compressed
+
+        return decode_compressed(msg.format, msg.data, max_width, max_height)
+    return image_to_array(msg, max_width, max_height)
+
+
 def output_encoding(input_encoding: str) -> str:
     """Encoding of the predicted frames for an input in ``input_encoding``."""
     try:
@@ -161,6 +180,8 @@ def float_array_to_image(array: np.ndarray, header: Header) -> Image:
 
 
 def _image(header: Header, height: int, width: int, encoding: str, step: int, data: bytes) -> Image:
+    from sensor_msgs.msg import Image
+
     msg = Image()
     msg.header = header
     msg.height = height

@@ -35,13 +35,13 @@ and ``end_to_end_latency_ms``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
 from video_predictor import bag_io, metrics
@@ -50,7 +50,7 @@ from video_predictor.baselines import FlowExtrapolation
 from video_predictor.eval_report import StripSelector
 from video_predictor.evaluate import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
 from video_predictor.frame_buffer import FrameBuffer, PushResult
-from video_predictor.image_codec import ImageError, image_to_array, match_channels
+from video_predictor.image_codec import ImageError, decode_image_message, image_to_array, match_channels
 from video_predictor.metadata import CAMERA_PERIOD
 from video_predictor.node_diagnostics import STATUS_NAME
 from video_predictor.predictor import Prediction
@@ -113,7 +113,13 @@ class Collector:
     while the caller replays or waits; read the lists after ``close()``."""
 
     def __init__(self, domain_id: int | None = None, camera_topic: str = CAMERA_TOPIC, record_camera: bool = False,
-                 replay: bool = True, clock: bool = False, name: str = "video_predictor_demo") -> None:
+                 replay: bool = True, clock: bool = False, name: str = "video_predictor_demo",
+                 msgtype: str | None = None) -> None:
+        """msgtype: of the camera topic (bag_io.IMAGE_MSGTYPE or COMPRESSED_MSGTYPE); None:
+        CompressedImage where the topic ends in /compressed (image_transport's name), else Image."""
+        if msgtype is None:
+            compressed = camera_topic.endswith(bag_io.COMPRESSED_SUFFIX)
+            msgtype = bag_io.COMPRESSED_MSGTYPE if compressed else bag_io.IMAGE_MSGTYPE
         self._ros = BackgroundNode(name, domain_id)
         self.context, self.node = self._ros.context, self._ros.node
         self.camera_topic = camera_topic
@@ -133,8 +139,9 @@ class Collector:
             # best effort matches reliable and best-effort cameras alike (as the node's sensor-data QoS)
             camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                                     reliability=ReliabilityPolicy.BEST_EFFORT)
-            self.node.create_subscription(Image, camera_topic, self._on_camera, camera_qos)
-        self.replayer = ImageReplayer(self.node, camera_topic, clock=clock) if replay else None
+            camera_type = CompressedImage if msgtype == bag_io.COMPRESSED_MSGTYPE else Image
+            self.node.create_subscription(camera_type, camera_topic, self._on_camera, camera_qos)
+        self.replayer = ImageReplayer(self.node, camera_topic, clock=clock, msgtype=msgtype) if replay else None
         self._ros.start()
 
     @staticmethod
@@ -146,10 +153,10 @@ class Collector:
         if self.model_size is None:
             self._set_model_size((msg.height, msg.width))
 
-    def _on_camera(self, msg: Image) -> None:
+    def _on_camera(self, msg: Image | CompressedImage) -> None:
         arrived = time.monotonic()
         try:
-            image, encoding = image_to_array(msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
+            image, encoding = decode_image_message(msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
         except ImageError:
             self.camera_rejected += 1  # the node rejects it too
             return
@@ -158,7 +165,7 @@ class Collector:
             return
         # keep frames small: fitted to the model as soon as its resolution is known
         image = fit_to_model(image, *self.model_size) if self.model_size else image.copy()
-        self.camera.append(CameraArrival(stamp_ns(msg), arrived, (msg.height, msg.width, encoding,
+        self.camera.append(CameraArrival(stamp_ns(msg), arrived, (*image.shape[:2], encoding,
                                                                   msg.header.frame_id), image))
 
     def _set_model_size(self, size: tuple[int, int]) -> None:
@@ -301,8 +308,13 @@ def record(options: LiveOptions) -> LiveRecording:
     if not options.listen_only and options.bag is None:
         raise LiveError("replaying needs --bag; or listen only (--listen-only) while you play it yourself")
     expected = bag_io.count_image_messages(options.bag, options.topic) if options.bag else None  # checks the topic
+    if options.bag:  # a compressed recording: its /compressed topic, as CompressedImage
+        topic, msgtype = bag_io.resolve_image_topic(options.bag, options.topic)
+        options = replace(options, topic=topic)
+    else:
+        msgtype = None
     collector = Collector(options.domain_id, options.topic, record_camera=True, replay=not options.listen_only,
-                          clock=options.clock, name="video_predictor_evaluate")
+                          clock=options.clock, name="video_predictor_evaluate", msgtype=msgtype)
     sent = None
     interrupted = False
     try:

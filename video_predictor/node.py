@@ -32,16 +32,17 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions, install_signal_handlers
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from video_predictor.backends import ModelLoadError, create_predictor
+from video_predictor.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
 from video_predictor.frame_buffer import FrameBuffer, PushResult, choose_period
 from video_predictor.image_codec import (
     ImageError,
     array_to_image,
+    decode_image_message,
     float_array_to_image,
-    image_to_array,
     match_channels,
     output_encoding,
     unit_to_uint8,
@@ -50,12 +51,19 @@ from video_predictor.node_diagnostics import NodeStats, StatsSnapshot, diagnosti
 from video_predictor.node_parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
 from video_predictor.predictor import Prediction, PredictionError, Predictor
 from video_predictor.preprocess import fit_to_model
+from video_predictor.topics import (
+    DIAGNOSTICS_TOPIC,
+    FRAMES_TOPIC,
+    PREDICTED_CAMERA_INFO_TOPIC,
+    SEQUENCE_TOPIC,
+    SEQUENCE_UNCERTAINTY_TOPIC,
+    UNCERTAINTY_TOPIC,
+    camera_info_topic,
+    compressed_topic,
+)
+from video_predictor.topics import CAMERA_TOPIC as INPUT_TOPIC
 
 NODE_NAME = "predictor_node"
-INPUT_TOPIC = "/camera/image_raw"
-FRAMES_TOPIC = "/predicted_frames"
-UNCERTAINTY_TOPIC = "/predicted_uncertainty"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 
 LOG_THROTTLE_S = 5.0
 
@@ -120,11 +128,20 @@ def prediction_stamps_ns(newest_ns: int, period_s: float, horizon: int) -> list[
 
 
 class PredictorNode(Node):
-    """Subscribes to camera images and publishes predicted frames, uncertainty and diagnostics."""
+    """Subscribes to camera images and publishes predicted frames, uncertainty and diagnostics.
+
+    Set-up is in two steps, which video_predictor.lifecycle_node runs as lifecycle
+    transitions: _configure (load the model, publishers, the inference thread) and
+    _activate (subscribe to the camera); this node runs both at once.
+    """
 
     def __init__(self, predictor_factory: PredictorFactory = create_predictor, **node_kwargs) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         self.settings = declare_settings(self)
+        self._configure(predictor_factory)
+        self._activate()
+
+    def _configure(self, predictor_factory: PredictorFactory) -> None:
         s = self.settings
         self.predictor, self.backend_reason = predictor_factory(
             model=s.model, backend=s.backend, device=s.device, horizon=s.horizon, samples=s.samples,
@@ -157,6 +174,9 @@ class PredictorNode(Node):
                                 reliability=ReliabilityPolicy.RELIABLE)
         self.frames_pub = self.create_publisher(Image, FRAMES_TOPIC, output_qos)
         self.uncertainty_pub = self.create_publisher(Image, UNCERTAINTY_TOPIC, output_qos)
+        self.sequence_pub = self.create_publisher(Image, SEQUENCE_TOPIC, output_qos)
+        self.sequence_uncertainty_pub = self.create_publisher(Image, SEQUENCE_UNCERTAINTY_TOPIC, output_qos)
+        self.camera_info_pub = self.create_publisher(CameraInfo, PREDICTED_CAMERA_INFO_TOPIC, output_qos)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.diagnostics_timer = self.create_timer(s.diagnostics_period, self._publish_diagnostics)
 
@@ -164,16 +184,63 @@ class PredictorNode(Node):
         self._worker = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         self._worker.start()
 
-        input_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth,
-                               reliability=RELIABILITIES[s.qos_reliability])
-        self.image_sub = self.create_subscription(Image, INPUT_TOPIC, self._on_image, input_qos)
-
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
 
+    def _activate(self) -> None:
+        s = self.settings
+        input_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=s.qos_depth,
+                               reliability=RELIABILITIES[s.qos_reliability])
+        self.image_sub, self.camera_info_sub = self._subscribe_camera(input_qos)
+
+    def _deactivate(self) -> None:
+        """Drop the camera subscriptions (and the frames buffered from them)."""
+        for subscription in (self.image_sub, self.camera_info_sub):
+            self.destroy_subscription(subscription)
+        self.image_sub = self.camera_info_sub = None
+        self.buffer.clear()
+
+    def _release(self) -> None:
+        """Undo _configure: stop the inference thread, drop publishers, timer and model."""
+        self._jobs.close()
+        self._worker.join()
+        self.destroy_timer(self.diagnostics_timer)
+        for publisher in (self.frames_pub, self.uncertainty_pub, self.sequence_pub, self.sequence_uncertainty_pub,
+                          self.camera_info_pub, self.diagnostics_pub):
+            self.destroy_publisher(publisher)
+        self.remove_on_set_parameters_callback(self._check_parameters)
+        self.remove_post_set_parameters_callback(self._apply_parameters)
+        self.predictor = None
+
     # -- subscription thread -------------------------------------------------------------
 
-    def _on_image(self, msg: Image) -> None:
+    def _subscribe_camera(self, qos: QoSProfile) -> tuple:
+        """The camera subscription, raw or compressed (the image_transport parameter), and
+        its camera_info's; both found from the resolved camera topic as image_transport does."""
+        base = self.resolve_topic_name(INPUT_TOPIC)
+        self._predicted_info: dict | None = None  # CameraInfo fields of the predicted frames, less the header
+        info_sub = self.create_subscription(CameraInfo, camera_info_topic(base), self._on_camera_info, qos)
+        if self.settings.image_transport == "compressed":
+            return self.create_subscription(CompressedImage, compressed_topic(base), self._on_image, qos), info_sub
+        return self.create_subscription(Image, INPUT_TOPIC, self._on_image, qos), info_sub
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Keep the predicted frames' camera model: the camera's K and P with the crop and
+        resize the node applies (video_predictor.camera_info)."""
+        md = self.predictor.metadata
+        if msg.width == 0 or msg.height == 0 or not any(msg.k):
+            self.get_logger().warning("camera_info without image size or K (uncalibrated camera?); ignored",
+                                      throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        roi = msg.roi
+        to_image = sensor_to_image_matrix(roi.x_offset, roi.y_offset, msg.binning_x, msg.binning_y)
+        height, width = image_size(msg.width, msg.height, roi.width, roi.height, msg.binning_x, msg.binning_y)
+        k, p = fitted_intrinsics(to_image @ np.reshape(msg.k, (3, 3)), to_image @ np.reshape(msg.p, (3, 4)),
+                                 height, width, md.height, md.width)
+        self._predicted_info = dict(height=md.height, width=md.width, distortion_model=msg.distortion_model,
+                                    d=list(msg.d), k=k.reshape(-1).tolist(), r=list(msg.r), p=p.reshape(-1).tolist())
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         received_at = time.monotonic()
         try:
             job = self._accept(msg, received_at)
@@ -200,9 +267,9 @@ class PredictorNode(Node):
         stamp_ns = stamp_to_ns(msg.header.stamp)
         if stamp_ns == 0:  # as a stamp it would restart the buffer twice; it is a camera without a clock
             raise ImageError("header.stamp is zero (does the camera stamp its images?)")
-        image, encoding = image_to_array(msg, s.max_image_width, s.max_image_height)
+        image, encoding = decode_image_message(msg, s.max_image_width, s.max_image_height)
         frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
-        key = (msg.height, msg.width, encoding, msg.header.frame_id)
+        key = (image.shape[0], image.shape[1], encoding, msg.header.frame_id)
         result = self.buffer.push(stamp_ns / 1e9, frame, key)
         self._check_camera_rate()
         if result is PushResult.RESTARTED:
@@ -258,14 +325,29 @@ class PredictorNode(Node):
         self.stats.prediction_done(time.monotonic() - job.received_at)
 
     def _publish(self, job: InferenceJob, prediction: Prediction) -> None:
-        """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp."""
+        """K frames and K uncertainty maps, k = 1..K in order, each pair with one stamp (and
+        its CameraInfo, where the camera publishes one); first the whole sequence in one message."""
         horizon = self.horizon  # once: a run-time change applies from the next input, never within one
         stamps = prediction_stamps_ns(job.newest_stamp_ns, job.period_s, horizon)
+        self._publish_sequence(job, prediction, horizon)
+        info = self._predicted_info
         for k, stamp_ns in enumerate(stamps):
             header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=job.frame_id)
+            if info is not None:
+                self.camera_info_pub.publish(CameraInfo(header=header, **info))
             frame = unit_to_uint8(prediction.frames[0, k])
             self.frames_pub.publish(array_to_image(frame, job.encoding, header))
             self.uncertainty_pub.publish(float_array_to_image(prediction.std[0, k], header))
+
+    def _publish_sequence(self, job: InferenceJob, prediction: Prediction, horizon: int) -> None:
+        """All K frames of one input in one message, k = 1..K stacked top to bottom
+        (height K*H), stamped with the newest observed frame's stamp; the same for the std."""
+        header = Header(stamp=ns_to_stamp(job.newest_stamp_ns), frame_id=job.frame_id)
+        frames = prediction.frames[0, :horizon]
+        stacked = unit_to_uint8(frames).reshape(-1, *frames.shape[2:])
+        self.sequence_pub.publish(array_to_image(stacked, job.encoding, header))
+        self.sequence_uncertainty_pub.publish(
+            float_array_to_image(prediction.std[0, :horizon].reshape(-1, frames.shape[2]), header))
 
     def _apply_sampling(self, settings: NodeSettings) -> None:
         """Hand samples and publish to a stochastic model's predictor; a deterministic
@@ -305,6 +387,7 @@ class PredictorNode(Node):
             "camera_period": repr(float(self.buffer.camera_period or "nan")),
         }
         status = diagnostic_status(now, self._last_report, info)
+        status.hardware_id = self.get_fully_qualified_name()  # tells namespaced nodes apart
         self._last_report = now
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
@@ -333,12 +416,13 @@ class PredictorNode(Node):
         self.get_logger().info(f"parameters changed: {changed}")
 
     def destroy_node(self) -> None:
-        self._jobs.close()
-        self._worker.join()
+        if getattr(self, "_jobs", None) is not None:  # a lifecycle node may never have been configured
+            self._jobs.close()
+            self._worker.join()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
+def main(args: list[str] | None = None, node_class: type[PredictorNode] = PredictorNode) -> int:
     """Run the node until SIGINT/SIGTERM; exit code 0 then, 2 on a bad parameter or model.
 
     A signal while the node starts (importing the backend, loading the model: seconds) is
@@ -357,7 +441,7 @@ def main(args: list[str] | None = None) -> int:
     logger = rclpy.logging.get_logger(NODE_NAME)
     node = None
     try:
-        node = PredictorNode()
+        node = node_class()
         install_signal_handlers(SignalHandlerOptions.ALL)
         if not stop_requested.is_set():  # one that came before the line above was only remembered
             rclpy.spin(node)

@@ -22,6 +22,9 @@ from video_predictor.backends.sampling import PUBLISH_CHOICES
 from video_predictor.frame_buffer import FrameBuffer
 
 RELIABILITIES = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+# image_transport names: raw = sensor_msgs/Image on the camera topic, compressed =
+# sensor_msgs/CompressedImage (JPEG, PNG) on <camera topic>/compressed
+TRANSPORTS = ("raw", "compressed")
 
 
 class ConfigError(ValueError):
@@ -41,6 +44,7 @@ class NodeSettings:
     engine_cache_dir: str
     qos_depth: int
     qos_reliability: str
+    image_transport: str
     max_image_width: int
     max_image_height: int
     max_gap_periods: float
@@ -61,6 +65,8 @@ class NodeSettings:
             problems.append(f"qos_reliability must be one of {', '.join(RELIABILITIES)}, got {self.qos_reliability!r}")
         if not self.prediction_period >= 0:
             problems.append(f"prediction_period must be >= 0 s, got {self.prediction_period}")
+        if self.image_transport not in TRANSPORTS:
+            problems.append(f"image_transport must be one of {', '.join(TRANSPORTS)}, got {self.image_transport!r}")
         try:  # the buffer owns the rule; a throw-away one checks the value before the model loads
             FrameBuffer(1, 1.0, max_gap_periods=self.max_gap_periods)
         except ValueError as error:
@@ -125,6 +131,10 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "qos_reliability": ("best_effort", _descriptor(
         "qos_reliability", "Input subscription reliability; best_effort (sensor-data QoS) matches reliable and "
         "best-effort cameras.", additional_constraints="one of: " + ", ".join(RELIABILITIES))),
+    "image_transport": ("raw", _descriptor(
+        "image_transport", "How the camera's images arrive: raw (sensor_msgs/Image on camera/image_raw) or "
+        "compressed (sensor_msgs/CompressedImage, JPEG or PNG, on camera/image_raw/compressed, as "
+        "image_transport publishes it).", additional_constraints="one of: " + ", ".join(TRANSPORTS))),
     "max_image_width": (4096, _descriptor(
         "max_image_width", "Widest input image accepted, in pixels; wider ones are rejected unread.",
         integer_range=_int_range(1, 65535))),

@@ -10,16 +10,20 @@ import cv2
 import numpy as np
 
 
-def center_crop_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Largest centred crop of ``image`` with the aspect ratio height:width (a view, no copy)."""
-    h, w = image.shape[:2]
+def center_crop_box(h: int, w: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """(top, left, crop_h, crop_w): the largest centred crop of an h x w image with the
+    aspect ratio height:width."""
     if h * width > w * height:  # too tall
         crop_h = max(1, round(w * height / width))
-        top = (h - crop_h) // 2
-        return image[top : top + crop_h]
+        return (h - crop_h) // 2, 0, crop_h, w
     crop_w = max(1, round(h * width / height))
-    left = (w - crop_w) // 2
-    return image[:, left : left + crop_w]
+    return 0, (w - crop_w) // 2, h, crop_w
+
+
+def center_crop_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Largest centred crop of ``image`` with the aspect ratio height:width (a view, no copy)."""
+    top, left, crop_h, crop_w = center_crop_box(*image.shape[:2], height, width)
+    return image[top : top + crop_h, left : left + crop_w]
 
 
 def fit_to_model(image: np.ndarray, height: int, width: int) -> np.ndarray:

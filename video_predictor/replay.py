@@ -4,7 +4,9 @@ installations without the ros2 CLI's ``ros2 bag play``.
     python -m video_predictor.replay --bag PATH [--topic /camera/image_raw] [--to TOPIC] [--rate 1.0] [--clock]
 
 Messages go out unchanged (original header stamps and frame_id) on a reliable publisher,
-paced by the times the bag recorded them. With ``--clock`` the recorded time of every
+paced by the times the bag recorded them. A sensor_msgs/CompressedImage topic is replayed
+as CompressedImage; ``--topic /camera/image_raw`` finds ``/camera/image_raw/compressed``
+where only that is recorded (then published there, image_transport's name for it). With ``--clock`` the recorded time of every
 message is published on /clock just before it, as ``ros2 bag play --clock`` does, so
 nodes run with ``use_sim_time:=true`` follow the bag's time.
 """
@@ -21,12 +23,13 @@ from rclpy.node import Node
 from builtin_interfaces.msg import Time
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from video_predictor import bag_io
 
 DEFAULT_TOPIC = "/camera/image_raw"
 CLOCK_TOPIC = "/clock"
+MESSAGE_CLASSES = {bag_io.IMAGE_MSGTYPE: Image, bag_io.COMPRESSED_MSGTYPE: CompressedImage}
 
 
 class Published(NamedTuple):
@@ -35,12 +38,13 @@ class Published(NamedTuple):
 
 
 class ImageReplayer:
-    """Publishes recorded images on ``topic`` from ``node``; with ``clock``, also their
-    recorded times on /clock."""
+    """Publishes recorded images (``msgtype``: bag_io.IMAGE_MSGTYPE or COMPRESSED_MSGTYPE)
+    on ``topic`` from ``node``; with ``clock``, also their recorded times on /clock."""
 
-    def __init__(self, node: Node, topic: str = DEFAULT_TOPIC, depth: int = 10, clock: bool = False) -> None:
+    def __init__(self, node: Node, topic: str = DEFAULT_TOPIC, depth: int = 10, clock: bool = False,
+                 msgtype: str = bag_io.IMAGE_MSGTYPE) -> None:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
-        self.publisher = node.create_publisher(Image, topic, qos)
+        self.publisher = node.create_publisher(MESSAGE_CLASSES[msgtype], topic, qos)
         # rclcpp's ClockQoS, as ros2 bag play uses: only the newest time matters
         clock_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.clock_publisher = node.create_publisher(Clock, CLOCK_TOPIC, clock_qos) if clock else None
@@ -93,18 +97,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--subscribers must be >= 0")
     try:
         count = bag_io.count_image_messages(args.bag, args.topic)
+        topic, msgtype = bag_io.resolve_image_topic(args.bag, args.topic)
     except bag_io.BagError as error:
         print(f"replay: error: {error}", file=sys.stderr)
         return 2
+    to = args.to or topic
     rclpy.init()
     node = Node("bag_replayer")
     try:
-        replayer = ImageReplayer(node, args.to or args.topic, clock=args.clock)
+        replayer = ImageReplayer(node, to, clock=args.clock, msgtype=msgtype)
         if not replayer.wait_for_subscribers(args.wait, args.subscribers):
-            print(f"replay: fewer than {args.subscribers} subscriber(s) on {args.to or args.topic} after {args.wait} s; "
+            print(f"replay: fewer than {args.subscribers} subscriber(s) on {to} after {args.wait} s; "
                   "playing anyway", file=sys.stderr)
-        sent = replayer.play(bag_io.read_raw_images(args.bag, args.topic), args.rate)
-        print(f"replayed {len(sent)} of {count} images to {args.to or args.topic}")
+        sent = replayer.play(bag_io.read_raw_images(args.bag, topic), args.rate)
+        print(f"replayed {len(sent)} of {count} images ({msgtype.rsplit('/', 1)[-1]}) to {to}")
     except KeyboardInterrupt:
         pass
     finally:

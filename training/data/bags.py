@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from training.data.sequence import DataError, RawFrame, Sequence
+from .sequence import DataError, RawFrame, Sequence
 from video_predictor.bag_io import BagError, list_image_topics, read_image_messages
 
 NAME = "bag"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.frame_folders import has_image_folder, split_sequences
-from training.data.sequence import DataError, Sequence
+from .frame_folders import has_image_folder, split_sequences
+from .sequence import DataError, Sequence
 
 NAME = "bair"
 TRAIN_SPLITS = (Path("train"), Path("processed_data") / "train")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.clips import ClipSet
-from training.data.sequence import DataError
+from .clips import ClipSet
+from .sequence import DataError
 
 CACHE_VERSION = 1
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from training.data.decode import DecodedSequence
+from .decode import DecodedSequence
 
 
 @dataclass

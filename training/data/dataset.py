@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from training.config import DataSection, TrainConfig
-from training.data import moving_mnist
-from training.data.cache import read_cache
-from training.data.clips import ClipSet, clip_refs, gather, split_in_time, split_names, subset
-from training.data.decode import DecodedSequence, decode_sequence
-from training.data.formats import CACHE, find_sequences, resolve_format
-from training.data.sequence import DataError, Sequence
+from ..config import DataSection, TrainConfig
+from . import moving_mnist
+from .cache import read_cache
+from .clips import ClipSet, clip_refs, gather, split_in_time, split_names, subset
+from .decode import DecodedSequence, decode_sequence
+from .formats import CACHE, find_sequences, resolve_format
+from .sequence import DataError, Sequence
 
 log = logging.getLogger(__name__)
 LISTED_FRAMES = 5  # unreadable frames named per sequence in the log

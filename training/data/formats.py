@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data import bags, bair, frame_folders, kitti, seed_images, videos
-from training.data.sequence import DataError, Sequence
+from . import bags, bair, frame_folders, kitti, seed_images, videos
+from .sequence import DataError, Sequence
 
 CACHE = "cache"  # a preprocessed .npz of clips (python -m training.preprocess)
 CACHE_SUFFIX = ".npz"

@@ -10,7 +10,7 @@ from typing import Iterator, Sequence as Seq
 import cv2
 import numpy as np
 
-from training.data.sequence import DataError, RawFrame, Sequence
+from .sequence import DataError, RawFrame, Sequence
 from video_predictor.video_io import IMAGE_SUFFIXES, frame_files
 
 NAME = "frames"

@@ -11,8 +11,8 @@ import datetime
 import logging
 from pathlib import Path
 
-from training.data.frame_folders import folder_sequence
-from training.data.sequence import DataError, Sequence
+from .frame_folders import folder_sequence
+from .sequence import DataError, Sequence
 
 NAME = "kitti"
 CAMERA = Path("image_02")

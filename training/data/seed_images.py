@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.data.frame_folders import has_image_folder, split_sequences
-from training.data.sequence import DataError, Sequence
+from .frame_folders import has_image_folder, split_sequences
+from .sequence import DataError, Sequence
 
 NAME = "seed_images"
 TRAIN_SPLIT = Path("images") / "train"

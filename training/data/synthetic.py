@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from training.data.textures import random_texture
+from .textures import random_texture
 
 
 @dataclass

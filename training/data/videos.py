@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from training.data.sequence import DataError, RawFrame, Sequence
+from .sequence import DataError, RawFrame, Sequence
 from video_predictor.video_io import VideoError, video_fps, video_frames
 
 NAME = "video"

@@ -1,10 +1,10 @@
 """Training methods: one class per method over a shared base (OpenSTL style)."""
 
-from training.methods.adversarial import AdversarialMethod
-from training.methods.base import TrainingMethod
-from training.methods.generator import GeneratorMethod
-from training.methods.seq2seq import Seq2SeqMethod
-from training.methods.svg import SVGMethod
+from .adversarial import AdversarialMethod
+from .base import TrainingMethod
+from .generator import GeneratorMethod
+from .seq2seq import Seq2SeqMethod
+from .svg import SVGMethod
 
 # optim.method -> class
 METHODS: dict[str, type[TrainingMethod]] = {

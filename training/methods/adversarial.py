@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.discriminator import DiscriminatorConfig, MultiScaleDiscriminator
-from training.methods.base import to_model_range
-from training.methods.generator import GeneratorLossWeights, GeneratorMethod, RolloutStep
+from ..discriminator import DiscriminatorConfig, MultiScaleDiscriminator
+from .base import to_model_range
+from .generator import GeneratorLossWeights, GeneratorMethod, RolloutStep
 from video_predictor.models.blocks import downsample
 
 if TYPE_CHECKING:
-    from training.config import TrainConfig
+    from ..config import TrainConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from training.config import TrainConfig
+    from ..config import TrainConfig
 
 
 def to_model_range(clip: torch.Tensor) -> torch.Tensor:

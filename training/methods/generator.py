@@ -11,14 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.losses import gradient_difference_loss, laplace_nll, lp_loss
-from training.methods.base import TrainingMethod, to_model_range
 from video_predictor.predictor import flow_input
+
+from ..losses import gradient_difference_loss, laplace_nll, lp_loss
+from .base import TrainingMethod, to_model_range
 
 FLOW_METHOD = "farneback"  # the runtime's flow input (ModelMetadata.flow_input of the exported file)
 
 if TYPE_CHECKING:
-    from training.config import TrainConfig
+    from ..config import TrainConfig
 
 
 @dataclass

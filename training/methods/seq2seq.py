@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from training.losses import gradient_difference_loss, laplace_nll, lp_loss
-from training.methods.base import to_model_range
-from training.methods.generator import TERMS, GeneratorLossWeights, GeneratorMethod, RolloutStep
+from ..losses import gradient_difference_loss, laplace_nll, lp_loss
+from .base import to_model_range
+from .generator import TERMS, GeneratorLossWeights, GeneratorMethod, RolloutStep
 
 if TYPE_CHECKING:
-    from training.config import TrainConfig
+    from ..config import TrainConfig
 
 
 class Seq2SeqMethod(GeneratorMethod):

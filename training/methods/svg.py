@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.losses import laplace_nll
-from training.methods.base import TrainingMethod, to_model_range
+from ..losses import laplace_nll
+from .base import TrainingMethod, to_model_range
 from video_predictor.models.svg_blocks import gaussian_kl
 
 if TYPE_CHECKING:
-    from training.config import TrainConfig
+    from ..config import TrainConfig
 
 
 @dataclass
