@@ -71,8 +71,7 @@ def test_trainer_installs_namespaced_with_its_presets(install_tree, tmp_path):
     assert not (site_packages / "training").exists()
     assert (site_packages / "video_predictor_training" / "configs" / "cpu-small.yaml").is_file()
     env = dict(os.environ, PYTHONPATH=str(site_packages))
-    tiny = ("{input_frames: 2, scales: [{features: [4], kernels: [3, 3]}, {features: [4], kernels: [3, 3]}, "
-            "{features: [4], kernels: [3, 3]}, {features: [4], kernels: [3, 3]}]}")
+    tiny = "{input_frames: 2, consistency_frames: 1, scales: [{features: [4], kernels: [3, 3]}, {features: [4], kernels: [3, 3]}]}"
     command = [sys.executable, "-m", "video_predictor_training.train", "--steps", "1", "--out", str(tmp_path / "run"),
                "--cache-dir", str(tmp_path / "cache"), "--no-tensorboard", "--set", f"model.config={tiny}",
                "--set", "data.input_frames=2", "--set", "data.height=32", "--set", "data.width=32",

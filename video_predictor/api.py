@@ -13,9 +13,9 @@ area resize, channel matching: video_predictor.preprocess) and, with stamps, the
 rolling buffer (video_predictor.frame_buffer): a fixed-period model keeps frames at its
 period by stamp (a 30 Hz camera and a 10 Hz model: every third frame); a rate-agnostic
 model (frame_period "camera") keeps every frame and predicts at the camera's period,
-measured from the buffered stamps. Without stamps every frame is kept and taken to be one
-period after the previous. A stamp going backwards, a gap over ``max_gap_periods``
-periods or a change of frame size restarts the buffer, as in the node.
+measured from the stamps by the same buffer. Without stamps every frame is kept and taken
+to be one period after the previous. A stamp going backwards, a time jump or a change of
+frame size restarts the buffer, as in the node.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import create_predictor
-from video_predictor.frame_buffer import FrameBuffer, PushResult
+from video_predictor.frame_buffer import BufferedSequence, FrameBuffer, PushResult, choose_period
 from video_predictor.image_codec import match_channels, unit_to_uint8
 from video_predictor.metadata import ModelMetadata
 from video_predictor.predictor import Predictor
@@ -49,7 +49,7 @@ class VideoPredictor:
     """A model file and the last N frames of one camera; ``add`` frames, get predictions."""
 
     def __init__(self, model: str | Path = "", *, backend: str = "auto", device: str = "auto", horizon: int = 0,
-                 samples: int = 1, threads: int = 0, max_gap_periods: float = 1.5,
+                 samples: int = 1, threads: int = 0, max_gap_periods: float = 1.5, prediction_period: float = 0.0,
                  predictor: Predictor | None = None) -> None:
         """model: .pt or .onnx file ("" = the packaged default); the rest as the node's
         parameters of the same names. ``predictor``: an already built one instead."""
@@ -60,6 +60,7 @@ class VideoPredictor:
             self.backend_reason = "given"
         self.predictor = predictor
         self.max_gap_periods = max_gap_periods
+        self.period, self.period_source = choose_period(predictor.metadata.frame_period, prediction_period)
         self.reset()
 
     @property
@@ -77,10 +78,9 @@ class VideoPredictor:
     def reset(self) -> None:
         """Forget the buffered frames (a new camera, a jump in time)."""
         md = self.metadata
-        # a fixed-period model with stamps: the node's buffer; else every frame is kept
-        self._buffer = FrameBuffer(md.input_frames, md.fixed_period or 1.0, max_gap_periods=self.max_gap_periods)
+        # with stamps: the node's buffer; without: every frame, one period apart
+        self._buffer = FrameBuffer(md.input_frames, self.period, max_gap_periods=self.max_gap_periods)
         self._frames: deque[np.ndarray] = deque(maxlen=md.input_frames)
-        self._stamps: deque[float] = deque(maxlen=md.input_frames)
         self._key = None
         self._stamped: bool | None = None
 
@@ -104,36 +104,25 @@ class VideoPredictor:
             raise ValueError("give a stamp with every frame or with none")
         self._stamped = stamped
         fitted, key = self.fit(frame), np.asarray(frame).shape
-        if stamped and self.metadata.fixed_period is not None:
+        if stamped:
             result = self._buffer.push(float(stamp), fitted, key)
             if result not in (PushResult.KEPT, PushResult.RESTARTED) or not self._buffer.ready:
                 return None
-            sequence = self._buffer.sequence()
-            return self._predict(sequence.frames, sequence.stamps)
-        if stamped and self._stamps and (stamp == self._stamps[-1]):
-            return None  # a duplicate
-        if key != self._key or (stamped and self._stamps and self._restarts_at(float(stamp))):
+            return self._predict(self._buffer.sequence())
+        if key != self._key:
             self._frames.clear()
-            self._stamps.clear()
         self._key = key
         self._frames.append(fitted)
-        self._stamps.append(float(stamp) if stamped else float(len(self._stamps)))
         if len(self._frames) < self.input_frames:
             return None
-        return self._predict(np.stack(self._frames), tuple(self._stamps) if stamped else None)
-
-    def _restarts_at(self, stamp: float) -> bool:
-        """Rate-agnostic buffer: a stamp going backwards or a gap over max_gap_periods
-        camera periods (measured from the buffered stamps) starts it over."""
-        if stamp < self._stamps[-1]:
-            return True
-        period = _mean_interval(self._stamps)
-        return period is not None and stamp - self._stamps[-1] > self.max_gap_periods * period
+        prediction = self.predictor.predict(np.stack(self._frames))  # evenly spaced by assumption
+        return FramePrediction(unit_to_uint8(prediction.frames[0]), prediction.std[0], None, self.metadata.fixed_period, None)
 
     def predict_frames(self, frames: list[np.ndarray], stamps: list[float] | None = None) -> FramePrediction:
         """Predict from a list of full-size frames (oldest first), without touching the
         buffer of ``add``: the frames the buffer would keep of them, the newest N."""
-        other = VideoPredictor(predictor=self.predictor, max_gap_periods=self.max_gap_periods)
+        other = VideoPredictor(predictor=self.predictor, max_gap_periods=self.max_gap_periods,
+                               prediction_period=self.period if self.period_source == "parameter" else 0.0)
         result = None
         for i, frame in enumerate(frames):
             result = other.add(frame, None if stamps is None else stamps[i]) or result
@@ -141,20 +130,8 @@ class VideoPredictor:
             raise ValueError(f"need {self.input_frames} frames the buffer keeps, got {len(frames)} frames")
         return result
 
-    def _predict(self, frames: np.ndarray, stamps: tuple[float, ...] | None) -> FramePrediction:
-        md = self.metadata
-        if stamps is None:  # evenly spaced by assumption
-            prediction = self.predictor.predict(frames)
-            return FramePrediction(unit_to_uint8(prediction.frames[0]), prediction.std[0], None, md.fixed_period, None)
-        period = md.fixed_period if md.fixed_period is not None else _mean_interval(stamps)
-        prediction = self.predictor.predict(frames, last_interval=(stamps[-1] - stamps[-2]) / period)
+    def _predict(self, sequence: BufferedSequence) -> FramePrediction:
+        prediction = self.predictor.predict(sequence.frames, last_interval=sequence.last_interval)
         k = np.arange(1, self.horizon + 1)
-        return FramePrediction(unit_to_uint8(prediction.frames[0]), prediction.std[0], stamps[-1] + k * period,
-                               period, stamps[-1])
-
-
-def _mean_interval(stamps) -> float | None:
-    """Mean spacing of the stamps (the camera's period), None for fewer than two."""
-    if len(stamps) < 2:
-        return None
-    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+        return FramePrediction(unit_to_uint8(prediction.frames[0]), prediction.std[0],
+                               sequence.newest_stamp + k * sequence.period, sequence.period, sequence.newest_stamp)

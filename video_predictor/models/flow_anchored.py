@@ -45,9 +45,9 @@ class FlowAnchoredConfig(DictConfig):
     heteroscedastic: bool = True
     frames_seen: int = 2  # newest frames stacked into the network's input (<= input_frames)
     # How well constant motion explains the past: |newest − frame t−j warped by j·flow| for
-    # j = 1..consistency_frames (<= input_frames − 1). Where motion changes from frame to
-    # frame the error grows with j, and extrapolating it further is a gamble.
-    consistency_frames: int = 3
+    # j = 1..consistency_frames (<= input_frames − 1; 0 = all past frames). Where motion
+    # changes from frame to frame the error grows with j, and extrapolating it is a gamble.
+    consistency_frames: int = 0
     flow_scale: float = 0.25  # flow in pixels -> network input units
     # Resolution factor of the finest network scale: 2 = half resolution, its control maps
     # upsampled to full resolution (the frames are still warped at full resolution).
@@ -67,11 +67,15 @@ class FlowAnchoredConfig(DictConfig):
             raise ValueError("need input_frames >= 2, channels 1 or 3, horizon >= 1 and at least one scale")
         if self.finest_factor not in (1, 2, 4):
             raise ValueError(f"finest_factor must be 1, 2 or 4, got {self.finest_factor}")
-        if not 1 <= self.consistency_frames < self.input_frames:
-            raise ValueError(f"consistency_frames must be in 1..input_frames-1, got {self.consistency_frames}")
+        if not 0 <= self.consistency_frames < self.input_frames:
+            raise ValueError(f"consistency_frames must be in 0..input_frames-1 (0: all), got {self.consistency_frames}")
         if not 1 <= self.frames_seen <= self.input_frames:
             raise ValueError(f"frames_seen must be in 1..input_frames, got {self.frames_seen}")
         self.scales = [s if isinstance(s, ScaleConfig) else ScaleConfig(**s) for s in self.scales]
+
+    @property
+    def past_frames_checked(self) -> int:
+        return self.consistency_frames or self.input_frames - 1
 
     @property
     def divisor(self) -> int:
@@ -104,7 +108,7 @@ class FlowAnchoredPredictor(nn.Module):
         c = config.channels
         self.controls = Controls(config.horizon, c, config.heteroscedastic)
         # frames seen, flow (2), constant-motion errors (one per past frame checked), copy error
-        features = config.frames_seen * c + 3 + config.consistency_frames
+        features = config.frames_seen * c + 3 + config.past_frames_checked
         self.scales = nn.ModuleList()
         for i, scale in enumerate(config.scales):
             coarser = 0 if i == 0 else self.controls.count
@@ -121,7 +125,7 @@ class FlowAnchoredPredictor(nn.Module):
         seen = frames[:, -self.config.frames_seen:].reshape(b, self.config.frames_seen * c, h, w)
         # past frame t−j warped by j·flow: the newest frame again where the motion is constant
         errors = [(last - warp_many(frames[:, -1 - j], (flow * float(j)).unsqueeze(1))[:, 0]).abs().mean(dim=1, keepdim=True)
-                  for j in range(1, self.config.consistency_frames + 1)]
+                  for j in range(1, self.config.past_frames_checked + 1)]
         copy_error = (last - prev).abs().mean(dim=1, keepdim=True)
         return torch.cat([seen, flow * self.config.flow_scale, *errors, copy_error], dim=1)
 
