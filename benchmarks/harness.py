@@ -169,7 +169,12 @@ def run_stages(plan: Plan, clip: list[np.ndarray], rows: list[dict]) -> None:
                 continue
             for resolution in plan.resolutions:
                 for horizon in plan.horizons:
-                    model = variant(plan, resolution, horizon)
+                    try:
+                        model = variant(plan, resolution, horizon)
+                    except ValueError as error:  # e.g. a one-pass model asked for more than its K
+                        rows.append(dict(kind="skipped", part="stages", config={
+                            "resolution": res_text(resolution), "horizon": horizon, "backend": backend}, reason=str(error)))
+                        continue
                     predictor, _ = create_predictor(str(model), backend=backend, threads=args.threads,
                                                     device="cuda" if backend == "tensorrt" else "cpu")
                     for samples in plan.samples:
@@ -231,7 +236,10 @@ def run_e2e(plan: Plan, clip: list[np.ndarray], rows: list[dict]) -> None:
         config = {"resolution": res_text(resolution), "horizon": horizon, "samples": samples, "backend": backend,
                   "threads": args.threads, "qos": "config/predictor.yaml (best effort, depth 5)"}
         reason = backend_unavailable(backend)
-        model = variant(plan, resolution, horizon)
+        try:
+            model = variant(plan, resolution, horizon)
+        except ValueError as error:  # e.g. a one-pass model asked for more than its K
+            model, reason = None, reason or str(error)
         if reason is None and samples > 1 and not stochastic(model):
             reason = "deterministic model (metadata stochastic: false): samples do not apply"
         if reason:
@@ -292,8 +300,9 @@ def convolution_mmac(model: Path, horizon: int) -> dict[str, float]:
         if isinstance(module, torch.nn.Conv2d):
             module.register_forward_hook(count(".".join(name.split(".")[:2])))
     frames = torch.zeros(1, metadata.input_frames, metadata.channels, metadata.height, metadata.width)
+    extra = {"flow": torch.zeros(1, 2, metadata.height, metadata.width)} if metadata.flow_input else {}
     with torch.inference_mode():
-        network.rollout(frames, horizon)
+        network.rollout(frames, horizon, **extra)
     return {name: round(value, 1) for name, value in totals.items()}
 
 

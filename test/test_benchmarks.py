@@ -189,9 +189,22 @@ def test_saturation_search_finds_the_highest_clean_rate(capacity, best, rates):
     assert found == best and node.rates == rates and len(steps) == len(rates)
 
 
-def test_convolution_cost_is_counted_per_scale_and_step():
+def test_convolution_cost_is_counted_per_scale_and_step(tmp_path):
     model = REPO / "video_predictor" / "pretrained" / "default.onnx"
     one, five = harness.convolution_mmac(model, 1), harness.convolution_mmac(model, 5)
-    assert list(one) == ["scales.0", "scales.1", "scales.2", "scales.3"]  # the multi-scale model, coarse to fine
+    assert list(one) == ["scales.0", "scales.1", "scales.2"]  # the flow-anchored model's scales, coarse to fine
     assert all(v > 0 for v in one.values())
-    assert sum(five.values()) == pytest.approx(5 * sum(one.values()), rel=0.01)  # K steps run every scale (values rounded)
+    assert five == one  # one pass gives all K steps
+    # a recursive model (multiscale) runs every scale once per step
+    from video_predictor.metadata import ModelMetadata
+    from video_predictor.model_file import save_model_file
+    from video_predictor.models import build_model
+
+    config = {"input_frames": 2, "scales": [{"features": [4], "kernels": [3, 3]}] * 3}
+    network = build_model("multiscale", config)
+    save_model_file(tmp_path / "m.pt", ModelMetadata(family="multiscale", input_frames=2, horizon=5, height=32, width=32,
+                                                     channels=3, frame_period=0.1, model_config=network.config.to_dict()),
+                    network.state_dict())
+    one, five = harness.convolution_mmac(tmp_path / "m.onnx", 1), harness.convolution_mmac(tmp_path / "m.onnx", 5)
+    assert list(one) == ["scales.0", "scales.1", "scales.2"]
+    assert sum(five.values()) == pytest.approx(5 * sum(one.values()), rel=0.01)

@@ -140,7 +140,7 @@ class FlowAnchoredPredictor(nn.Module):
         _, _, c, h, w = frames.shape
         k = self.config.horizon if horizon is None else horizon
         if not 1 <= k <= self.config.horizon:
-            raise ValueError(f"horizon must be in 1..{self.config.horizon}, got {k}")
+            raise ValueError(f"horizon must be in 1..{self.config.horizon}: the model predicts that many steps in one pass (its config horizon), got {k}")
         d = self.config.divisor
         if not torch.jit.is_tracing() and (h % d or w % d):
             raise ValueError(f"height and width must be multiples of {d}, got {h}x{w}")
