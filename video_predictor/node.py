@@ -329,25 +329,24 @@ class PredictorNode(Node):
         its CameraInfo, where the camera publishes one); first the whole sequence in one message."""
         horizon = self.horizon  # once: a run-time change applies from the next input, never within one
         stamps = prediction_stamps_ns(job.newest_stamp_ns, job.period_s, horizon)
-        self._publish_sequence(job, prediction, horizon)
+        frames = unit_to_uint8(prediction.frames[0, :horizon])  # once, for both outputs
+        std = prediction.std[0, :horizon]
+        self._publish_sequence(job, frames, std)
         info = self._predicted_info
         for k, stamp_ns in enumerate(stamps):
             header = Header(stamp=ns_to_stamp(stamp_ns), frame_id=job.frame_id)
             if info is not None:
                 self.camera_info_pub.publish(CameraInfo(header=header, **info))
-            frame = unit_to_uint8(prediction.frames[0, k])
-            self.frames_pub.publish(array_to_image(frame, job.encoding, header))
-            self.uncertainty_pub.publish(float_array_to_image(prediction.std[0, k], header))
+            self.frames_pub.publish(array_to_image(frames[k], job.encoding, header))
+            self.uncertainty_pub.publish(float_array_to_image(std[k], header))
 
-    def _publish_sequence(self, job: InferenceJob, prediction: Prediction, horizon: int) -> None:
+    def _publish_sequence(self, job: InferenceJob, frames: np.ndarray, std: np.ndarray) -> None:
         """All K frames of one input in one message, k = 1..K stacked top to bottom
-        (height K*H), stamped with the newest observed frame's stamp; the same for the std."""
+        (height K*H), stamped with the newest observed frame's stamp; the same for the std.
+        frames (K, H, W, C) uint8, std (K, H, W)."""
         header = Header(stamp=ns_to_stamp(job.newest_stamp_ns), frame_id=job.frame_id)
-        frames = prediction.frames[0, :horizon]
-        stacked = unit_to_uint8(frames).reshape(-1, *frames.shape[2:])
-        self.sequence_pub.publish(array_to_image(stacked, job.encoding, header))
-        self.sequence_uncertainty_pub.publish(
-            float_array_to_image(prediction.std[0, :horizon].reshape(-1, frames.shape[2]), header))
+        self.sequence_pub.publish(array_to_image(frames.reshape(-1, *frames.shape[2:]), job.encoding, header))
+        self.sequence_uncertainty_pub.publish(float_array_to_image(std.reshape(-1, std.shape[2]), header))
 
     def _apply_sampling(self, settings: NodeSettings) -> None:
         """Hand samples and publish to a stochastic model's predictor; a deterministic
