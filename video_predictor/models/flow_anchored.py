@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.blocks import conv_stack, downsample, upsample2, warp_many
+from video_predictor.models.blocks import conv_stack, downsample, warp_many
 from video_predictor.models.family_config import DictConfig
 from video_predictor.models.multiscale import ScaleConfig
 from video_predictor.models.step_output import MAX_STD01, StepOutput
@@ -81,6 +81,13 @@ class FlowAnchoredConfig(DictConfig):
     def divisor(self) -> int:
         """Height and width must be multiples of this."""
         return self.finest_factor * 2 ** (len(self.scales) - 1)
+
+
+def _upsample_controls(controls: torch.Tensor, factor: int) -> torch.Tensor:
+    """Control maps at ``factor`` times the resolution (bilinear); the flow correction, in
+    pixels, scaled with it."""
+    up = nn.functional.interpolate(controls, scale_factor=float(factor), mode="bilinear", align_corners=False)
+    return torch.cat([up[:, :2] * float(factor), up[:, 2:]], dim=1)
 
 
 class Controls:
@@ -155,22 +162,19 @@ class FlowAnchoredPredictor(nn.Module):
             factor = self.config.finest_factor * 2 ** (n - 1 - i)
             inputs = [downsample(features, factor)]
             if controls is not None:
-                controls = upsample2(controls)
-                controls = torch.cat([controls[:, :2] * 2.0, controls[:, 2:]], dim=1)  # flow in finer pixels
+                controls = _upsample_controls(controls, 2)
                 inputs.append(controls)
             out = stack(torch.cat(inputs, dim=1))
             controls = out if controls is None else controls + out
+            if not all_scales:  # inference: the finest frames only, no training priors
+                continue
             change = change + out[:, : 2 + 2 * self.config.horizon].abs().mean()
-            if all_scales and i < n - 1:
-                predictions.append(self._frames(downsample(last, factor), downsample(flow, factor) / factor, controls, k))
             corr = controls[:, self.controls.flow]
             roughness = roughness + (corr[..., 1:, :] - corr[..., :-1, :]).abs().mean() + (corr[..., 1:] - corr[..., :-1]).abs().mean()
-        factor = self.config.finest_factor
-        if factor > 1:
-            if all_scales:
+            if i < n - 1 or self.config.finest_factor > 1:  # this scale's frames, for the multi-scale loss
                 predictions.append(self._frames(downsample(last, factor), downsample(flow, factor) / factor, controls, k))
-            controls = nn.functional.interpolate(controls, scale_factor=float(factor), mode="bilinear", align_corners=False)
-            controls = torch.cat([controls[:, :2] * float(factor), controls[:, 2:]], dim=1)
+        if self.config.finest_factor > 1:  # frames are warped at full resolution
+            controls = _upsample_controls(controls, self.config.finest_factor)
         predictions.append(self._frames(last, flow, controls, k))
         log_scale = None
         if self.controls.log_scale is not None:
