@@ -111,16 +111,38 @@ def diagnostic_values(array: DiagnosticArray) -> tuple[int, str, dict[str, str]]
     return None
 
 
-class Probe:
-    """A test-side ROS node in its own context: publishes camera images and records
-    everything the predictor publishes."""
+class ProbeNode:
+    """A test-side ROS node in its own context, spun on demand."""
 
-    def __init__(self, domain_id: int, name: str = "test_probe") -> None:
+    def __init__(self, domain_id: int, name: str) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = Node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            self.executor.spin_once(timeout_sec=0.02)
+        return True
+
+    def spin_for(self, seconds: float) -> None:
+        self.spin_until(lambda: False, seconds)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+class Probe(ProbeNode):
+    """Publishes camera images and records everything the predictor publishes."""
+
+    def __init__(self, domain_id: int, name: str = "test_probe") -> None:
+        super().__init__(domain_id, name)
         self.frames: list[Image] = []
         self.uncertainty: list[Image] = []
         self.diagnostics: list[tuple[int, str, dict[str, str]]] = []
@@ -137,17 +159,6 @@ class Probe:
     def publisher(self, reliable: bool, topic: str = "/camera/image_raw"):
         return self.node.create_publisher(Image, topic, qos(reliable))
 
-    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            self.executor.spin_once(timeout_sec=0.02)
-        return True
-
-    def spin_for(self, seconds: float) -> None:
-        self.spin_until(lambda: False, seconds)
-
     def wait_for_values(self, condition: Callable[[dict[str, str]], bool], timeout: float = 10.0) -> dict[str, str]:
         """The values of the first /diagnostics report from now on that satisfies ``condition``."""
         seen = len(self.diagnostics)
@@ -161,11 +172,6 @@ class Probe:
         future = client.call_async(request)
         assert self.spin_until(future.done, timeout), f"no response from {client.srv_name}"
         return future.result()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 class ParameterClient:

@@ -13,13 +13,10 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ros_helpers import REPO, image_msg, node_command, qos, ros_env, stamp_ns, stop_process, unique_domain_id
+from ros_helpers import REPO, ProbeNode, image_msg, node_command, qos, ros_env, stamp_ns, stop_process, unique_domain_id
 from video_predictor.camera_info import fitted_intrinsics
 from video_predictor.compressed import encode_compressed
 from video_predictor.node_diagnostics import STATUS_NAME
@@ -42,16 +39,12 @@ def carphone(count: int) -> list[np.ndarray]:
     return [f.image for f in itertools.islice(video_frames(carphone_clip()), 30, 30 + count)]
 
 
-class Recorder:
+class Recorder(ProbeNode):
     """Records what the namespaced nodes publish, and the root namespace's outputs (which
     must stay silent), in its own context."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=DOMAIN)
-        self.node = Node("conventions_probe", context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__(DOMAIN, "conventions_probe")
         self.got: dict[tuple[str, str], list] = {}
         for ns in (*ROBOTS, ""):
             for key, (msg_type, name) in TOPICS.items():
@@ -65,21 +58,6 @@ class Recorder:
         for status in array.status:
             if status.name == STATUS_NAME:  # told apart by hardware_id: the node's full name
                 self.diagnostics[status.hardware_id] = {kv.key: kv.value for kv in status.values}
-
-    def spin_until(self, condition, timeout: float) -> bool:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            self.executor.spin_once(timeout_sec=0.02)
-        return True
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
 
 
 @pytest.fixture(scope="module")
