@@ -30,8 +30,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "predictor_node = video_predictor.entry:main",
-            "predictor_lifecycle_node = video_predictor.entry:lifecycle_main",
+            "predictor_node = video_predictor.ros.main:main",
+            "predictor_lifecycle_node = video_predictor.ros.main:lifecycle_main",
         ],
     },
 )

@@ -53,7 +53,7 @@ def cpu_seconds(pid: int) -> float:
 def node_command(model: str, backend: str, threads: int, samples: int, extra: list[str]) -> list[str]:
     """The installed predictor_node with the package's parameter file and the benchmark's overrides."""
     script = Path(sys.executable).parent / "predictor_node"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.node"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.ros.node"]
     command += ["--ros-args", "--params-file", str(REPO / "config" / "predictor.yaml"),
                 "-p", "diagnostics_period:=0.5", "-p", f"backend:={backend}", "-p", f"threads:={threads}",
                 "-p", f"samples:={samples}"]
@@ -107,9 +107,9 @@ class Listener:
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
-        from video_predictor.background_node import BackgroundNode
-        from video_predictor.node_diagnostics import STATUS_NAME
-        from video_predictor.replay import ImageReplayer
+        from video_predictor.ros.background_node import BackgroundNode
+        from video_predictor.ros.diagnostics import STATUS_NAME
+        from video_predictor.ros.replay import ImageReplayer
 
         self._status_name = STATUS_NAME
         self._ros = BackgroundNode("bench_e2e_listener", self.domain_id)
@@ -134,7 +134,7 @@ class Listener:
                 self.diagnostics_at = time.monotonic()
 
     def wait_for(self, condition, timeout: float) -> bool:
-        from video_predictor.background_node import wait_until
+        from video_predictor.ros.background_node import wait_until
 
         return wait_until(condition, timeout)
 
@@ -159,7 +159,7 @@ def camera_stream(clip: list[np.ndarray], first_index: int, count: int, rate_hz:
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
 
-    from video_predictor.bag_io import RawImage
+    from video_predictor.io.bags import RawImage
 
     h, w, _ = clip[0].shape
     for i in range(first_index, first_index + count):
@@ -176,7 +176,7 @@ def latencies_ms(frames: list[tuple[int, float]], sent: list, period_s: float, h
     The node publishes k = 1..K in order, so frames are grouped by arrival order with
     ``live_eval.assign_horizons`` (stamps alone are ambiguous when the camera and the model
     run at the same period)."""
-    from video_predictor.live_eval import Received, assign_horizons
+    from video_predictor.evaluation.live import Received, assign_horizons
 
     received = [Received(stamp, arrived, None) for stamp, arrived in frames]
     matched, _ = assign_horizons(received, [p.stamp_ns for p in sent], period_s, horizon)

@@ -133,7 +133,7 @@ def variant(plan: Plan, resolution: tuple[int, int], horizon: int) -> Path:
 
 def stochastic(model: Path) -> bool:
     """Whether the model samples (S applies), from its family as the backends decide it."""
-    from video_predictor.model_file import load_model_file
+    from video_predictor.core.model_file import load_model_file
     from video_predictor.models import uncertainty_kind
 
     metadata = load_model_file(model.with_suffix(".pt"))[0]
@@ -282,7 +282,7 @@ def convolution_mmac(model: Path, horizon: int) -> dict[str, float]:
     top-level submodule (for the multi-scale model: per scale, coarse to fine)."""
     import torch
 
-    from video_predictor.model_file import load_model_file
+    from video_predictor.core.model_file import load_model_file
     from video_predictor.models import build_model
 
     metadata, state_dict, _ = load_model_file(model.with_suffix(".pt"))

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from video_predictor.backends import create_predictor
-from video_predictor.baselines import FlowExtrapolation
+from video_predictor.core.flow import FlowExtrapolation
 
 
 def time_calls(fn, runs: int, warmup: int = 10) -> np.ndarray:

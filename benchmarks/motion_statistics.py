@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.preprocess import fit_to_model
 
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99)
 

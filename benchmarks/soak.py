@@ -50,9 +50,9 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.background_node import BackgroundNode, wait_until
-from video_predictor.node_diagnostics import STATUS_NAME
-from video_predictor.video_io import carphone_clip, video_frames
+from video_predictor.ros.background_node import BackgroundNode, wait_until
+from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.io.video import carphone_clip, video_frames
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERA_RATE_HZ = 30.0
@@ -383,7 +383,7 @@ class Observer:
 
 def node_command(model: str) -> list[str]:
     script = Path(sys.executable).parent / "predictor_node"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.node"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.ros.node"]
     command += ["--ros-args", "--params-file", str(REPO / "config" / "predictor.yaml"), "-p", "diagnostics_period:=0.5",
                 "-p", "qos_reliability:=reliable", "-p", f"qos_depth:={NODE_QOS_DEPTH}"]
     if model:

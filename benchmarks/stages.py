@@ -30,18 +30,13 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
-from video_predictor.baselines import FlowExtrapolation
-from video_predictor.frame_buffer import FrameBuffer
-from video_predictor.image_codec import (
-    array_to_image,
-    float_array_to_image,
-    image_to_array,
-    match_channels,
-    unit_to_uint8,
-)
-from video_predictor.predictor import Predictor
-from video_predictor.preprocess import fit_to_model
-from video_predictor.video_io import carphone_clip, video_frames
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.core.frame_buffer import FrameBuffer
+from video_predictor.core.pixels import image_to_array, match_channels, unit_to_uint8
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
+from video_predictor.core.predictor import Predictor
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.io.video import carphone_clip, video_frames
 
 STAGES = ("decode", "preprocess", "buffer", "inference", "postprocess", "publish")
 CAMERA_PERIOD_NS = round(1e9 / 30.0)
@@ -76,7 +71,7 @@ def model_variant(base_pt: Path, height: int, width: int, horizon: int, cache_di
     with ``training.export`` (which checks ONNX Runtime against PyTorch) and cached under
     ``cache_dir`` by the source file's hash; returns the base model's own ONNX sibling when
     nothing changes."""
-    from video_predictor.model_file import load_model_file, save_model_file
+    from video_predictor.core.model_file import load_model_file, save_model_file
 
     metadata, state_dict, _ = load_model_file(base_pt)
     if (metadata.height, metadata.width, metadata.horizon) == (height, width, horizon) \

@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.data.moving_mnist import MovingMNISTConfig, branched_clips  # noqa: E402
-from video_predictor.model_file import load_model_file  # noqa: E402
+from video_predictor.core.model_file import load_model_file  # noqa: E402
 from video_predictor.models import build_model  # noqa: E402
 
 BEFORE = "before"  # the group of steps up to and including the first wall hit (futures determined)

@@ -20,7 +20,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.node_diagnostics import STATUS_NAME
+from video_predictor.ros.diagnostics import STATUS_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def ros_env(domain_id: int) -> dict[str, str]:
 def node_command(*ros_args: str) -> list[str]:
     """The installed console script (the contract's .venv/bin/predictor_node), else the module."""
     script = Path(sys.executable).parent / "predictor_node"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.entry"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.ros.main"]
     return command + ["--ros-args", *ros_args]
 
 

@@ -9,7 +9,7 @@ from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
 from training.discriminator import DiscriminatorConfig, MultiScaleDiscriminator
 from training.methods import METHODS
 from training.methods.adversarial import AdversarialLossWeights, AdversarialMethod
-from video_predictor.model_file import load_model_file
+from video_predictor.core.model_file import load_model_file
 from video_predictor.models import build_model
 
 TINY_MODEL = {

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from video_predictor import FramePrediction, VideoPredictor
-from video_predictor.metadata import ModelMetadata
-from video_predictor.predictor import Prediction, Predictor
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.core.preprocess import fit_to_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ e2e = importlib.import_module("e2e")
 harness = importlib.import_module("harness")
 
 from video_predictor.backends import create_predictor, tensorrt_available  # noqa: E402
-from video_predictor.replay import Published  # noqa: E402
+from video_predictor.ros.replay import Published  # noqa: E402
 
 DOMAIN = unique_domain_id(115)
 
@@ -196,8 +196,8 @@ def test_convolution_cost_is_counted_per_scale_and_step(tmp_path):
     assert all(v > 0 for v in one.values())
     assert five == one  # one pass gives all K steps
     # a recursive model (multiscale) runs every scale once per step
-    from video_predictor.metadata import ModelMetadata
-    from video_predictor.model_file import save_model_file
+    from video_predictor.core.metadata import ModelMetadata
+    from video_predictor.core.model_file import save_model_file
     from video_predictor.models import build_model
 
     config = {"input_frames": 2, "scales": [{"features": [4], "kernels": [3, 3]}] * 3}

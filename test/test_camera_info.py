@@ -6,8 +6,8 @@ lands, after fit_to_model, where K' projects it."""
 import numpy as np
 import pytest
 
-from video_predictor.camera_info import crop_scale_matrix, fitted_intrinsics
-from video_predictor.preprocess import fit_to_model
+from video_predictor.ros.camera_info import crop_scale_matrix, fitted_intrinsics
+from video_predictor.core.preprocess import fit_to_model
 
 
 def dot_centroid(image: np.ndarray) -> tuple[float, float]:
@@ -53,7 +53,7 @@ def test_no_image_size_is_an_error():
 def test_roi_and_binning_are_taken_to_image_pixels_first():
     """A 1280x960 sensor, ROI 800x600 at (200, 100), binned 2x2: the image is 400x300, and a
     point at sensor pixel (u, v) is at ((u - 200) / 2, (v - 100) / 2) in it."""
-    from video_predictor.camera_info import image_size, sensor_to_image_matrix
+    from video_predictor.ros.camera_info import image_size, sensor_to_image_matrix
 
     assert image_size(1280, 960, 800, 600, 2, 2) == (300, 400)
     assert image_size(1280, 960) == (960, 1280)

@@ -79,7 +79,7 @@ def test_trainer_installs_namespaced_with_its_presets(install_tree, tmp_path):
                "--set", "optim.val_every=100", "--set", "optim.threads=1"]
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    from video_predictor.model_file import load_model_file
+    from video_predictor.core.model_file import load_model_file
 
     metadata, _, _ = load_model_file(tmp_path / "run" / "model.pt")
     assert metadata.training_data.endswith("preset cpu-small")

@@ -15,10 +15,12 @@ import pytest
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
-from video_predictor import bag_io, evaluate
-from video_predictor.compressed import decode_compressed, encode_compressed, parse_format
-from video_predictor.image_codec import ImageError, decode_image_message
-from video_predictor.video_io import carphone_clip, video_frames
+from video_predictor.io import bags
+
+from video_predictor.evaluation import offline
+from video_predictor.core.compressed import decode_compressed, encode_compressed, parse_format
+from video_predictor.core.pixels import ImageError, decode_image_message
+from video_predictor.io.video import carphone_clip, video_frames
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 4096
@@ -114,7 +116,7 @@ def test_decode_image_message_tells_compressed_from_raw_messages():
 
 
 def test_decoding_imports_no_ros_message_package():
-    code = ("import sys; import video_predictor.bag_io, video_predictor.compressed, training.data.bags; "
+    code = ("import sys; import video_predictor.io.bags, video_predictor.core.compressed, training.data.bags; "
             "print([m for m in sys.modules if m.split('.')[0] in ('rclpy', 'sensor_msgs', 'std_msgs')])")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -153,22 +155,22 @@ def frames():
 
 def test_bag_reader_reads_compressed_topics_and_finds_them_by_the_base_topic(tmp_path, frames):
     stamps = write_compressed_bag(tmp_path / "bag", frames, "png")
-    assert bag_io.list_image_topics(tmp_path / "bag") == ["/camera/image_raw/compressed"]
-    assert bag_io.resolve_image_topic(tmp_path / "bag", "/camera/image_raw") == (
-        "/camera/image_raw/compressed", bag_io.COMPRESSED_MSGTYPE)
-    assert bag_io.count_image_messages(tmp_path / "bag", "/camera/image_raw") == len(frames)
-    read = list(bag_io.read_image_messages(tmp_path / "bag", "/camera/image_raw"))
+    assert bags.list_image_topics(tmp_path / "bag") == ["/camera/image_raw/compressed"]
+    assert bags.resolve_image_topic(tmp_path / "bag", "/camera/image_raw") == (
+        "/camera/image_raw/compressed", bags.COMPRESSED_MSGTYPE)
+    assert bags.count_image_messages(tmp_path / "bag", "/camera/image_raw") == len(frames)
+    read = list(bags.read_image_messages(tmp_path / "bag", "/camera/image_raw"))
     np.testing.assert_allclose([m.stamp for m in read], stamps, atol=1e-8)
     for message, frame in zip(read, frames):
         np.testing.assert_array_equal(message.image, frame)  # PNG: lossless, RGB
-    raw = list(bag_io.read_raw_images(tmp_path / "bag", "/camera/image_raw"))
-    assert {r.msgtype for r in raw} == {bag_io.COMPRESSED_MSGTYPE} and len(raw) == len(frames)
+    raw = list(bags.read_raw_images(tmp_path / "bag", "/camera/image_raw"))
+    assert {r.msgtype for r in raw} == {bags.COMPRESSED_MSGTYPE} and len(raw) == len(frames)
 
 
 def test_write_image_bag_writes_compressed_images(tmp_path, frames):
-    bag_io.write_image_bag(tmp_path / "bag", [bgr(f) for f in frames[:5]], "/cam/image_raw/compressed",
+    bags.write_image_bag(tmp_path / "bag", [bgr(f) for f in frames[:5]], "/cam/image_raw/compressed",
                            [i / 10 for i in range(5)], encoding="bgr8", compression="jpeg")
-    read = list(bag_io.read_image_messages(tmp_path / "bag", "/cam/image_raw"))
+    read = list(bags.read_image_messages(tmp_path / "bag", "/cam/image_raw"))
     assert len(read) == 5 and all(cv2.PSNR(m.image, f) > 30 for m, f in zip(read, frames))
 
 
@@ -176,12 +178,12 @@ def test_evaluate_scores_a_compressed_bag_and_counts_the_bad_messages(tmp_path, 
     """The default --topic /camera/image_raw finds /camera/image_raw/compressed; copy-last on
     JPEG frames scores like on the raw ones; corrupt messages are rejected and counted."""
     write_compressed_bag(tmp_path / "jpeg", frames, "jpeg", corrupt=(7,))
-    bag_io.write_image_bag(tmp_path / "raw", [bgr(f) for f in frames], "/camera/image_raw",
+    bags.write_image_bag(tmp_path / "raw", [bgr(f) for f in frames], "/camera/image_raw",
                            [100 + i / FPS for i in range(len(frames))])
     scores = {}
     for name in ("jpeg", "raw"):
         out = tmp_path / f"out-{name}"
-        assert evaluate.main(["--bag", str(tmp_path / name), "--out", str(out), "--no-progress", "--no-figures",
+        assert offline.main(["--bag", str(tmp_path / name), "--out", str(out), "--no-progress", "--no-figures",
                               "--latency-runs", "1"]) == 0
         scores[name] = json.loads((out / "metrics.json").read_text())
     jpeg, raw = scores["jpeg"], scores["raw"]

@@ -12,7 +12,7 @@ from training.methods import METHODS
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from training.methods.seq2seq import Seq2SeqMethod
 from video_predictor.backends import create_predictor
-from video_predictor.model_file import load_model_file
+from video_predictor.core.model_file import load_model_file
 from video_predictor.models import build_model
 from video_predictor.models.convlstm import ConvLSTMConfig, ConvLSTMSeq2Seq
 

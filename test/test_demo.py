@@ -21,12 +21,14 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from video_predictor import bag_io, demo
+from video_predictor.io import bags
+
+from video_predictor.evaluation import demo
 from video_predictor.backends import default_model_path
-from video_predictor.image_codec import array_to_image
-from video_predictor.metrics import PSNR_CAP_DB, psnr
-from video_predictor.node_diagnostics import STATUS_NAME
-from video_predictor.replay import Published
+from video_predictor.ros.image_messages import array_to_image
+from video_predictor.evaluation.metrics import PSNR_CAP_DB, psnr
+from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.ros.replay import Published
 
 CAMERA_NS = 33_366_667  # 29.97 fps, as the carphone clip
 PERIOD_S = 1 / 30  # the model's period: close to, but not, the camera's
@@ -132,8 +134,8 @@ def test_replayed_bag_and_collected_predictions_match_up_over_dds(tmp_path):
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 256, (24, 32, 3)).astype(np.uint8) for _ in range(12)]
     bag = tmp_path / "bag"
-    bag_io.write_image_bag(bag, frames, demo.CAMERA_TOPIC, [T0 / 1e9 + i * CAMERA_NS / 1e9 for i in range(12)])
-    recorded = list(bag_io.read_raw_images(bag, demo.CAMERA_TOPIC))
+    bags.write_image_bag(bag, frames, demo.CAMERA_TOPIC, [T0 / 1e9 + i * CAMERA_NS / 1e9 for i in range(12)])
+    recorded = list(bags.read_raw_images(bag, demo.CAMERA_TOPIC))
     echo = EchoNode(DOMAIN)
     collector = demo.Collector(DOMAIN)
     try:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from video_predictor.eval_report import StripFile, StripSample, StripSelector, report_markdown
+from video_predictor.evaluation.report import StripFile, StripSample, StripSelector, report_markdown
 
 K = 3
 

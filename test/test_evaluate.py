@@ -10,12 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from video_predictor import bag_io, evaluate, video_io
+from video_predictor.io import bags
+
+from video_predictor.evaluation import offline
+
+from video_predictor.io import video
 from video_predictor.backends import create_predictor, default_model_path
-from video_predictor.frame_buffer import FrameBuffer
-from video_predictor.metadata import ModelMetadata
-from video_predictor.metrics import PSNR_CAP_DB
-from video_predictor.predictor import Prediction, Predictor
+from video_predictor.core.frame_buffer import FrameBuffer
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.evaluation.metrics import PSNR_CAP_DB
+from video_predictor.core.predictor import Prediction, Predictor
 
 TOPIC = "/camera/image_raw"
 SIZE = 32  # model resolution of the fake predictors
@@ -58,11 +62,11 @@ def scene(count: int, moving: bool = True, size: tuple[int, int] = (48, 64)) -> 
 
 
 def write_bag(path, frames_rgb, stamps, topic=TOPIC) -> None:
-    bag_io.write_image_bag(path, (f[:, :, ::-1] for f in frames_rgb), topic, stamps, encoding="bgr8")
+    bags.write_image_bag(path, (f[:, :, ::-1] for f in frames_rgb), topic, stamps, encoding="bgr8")
 
 
-def run(source: evaluate.FrameSource, predictor: Predictor, counts: evaluate.StreamCounts, **kwargs) -> dict:
-    return evaluate.evaluate(source, predictor, counts, progress=False, **kwargs)
+def run(source: offline.FrameSource, predictor: Predictor, counts: offline.StreamCounts, **kwargs) -> dict:
+    return offline.evaluate(source, predictor, counts, progress=False, **kwargs)
 
 
 # -- pairing sequences with their futures --------------------------------------------------
@@ -78,25 +82,25 @@ def values(frames: np.ndarray) -> list[int]:
 
 
 def test_every_full_sequence_gets_the_next_k_kept_frames():
-    counts = evaluate.StreamCounts()
-    samples = list(evaluate.samples_with_futures(tagged([i / 30 for i in range(8)]), FrameBuffer(2, 1 / 30), 3, counts))
+    counts = offline.StreamCounts()
+    samples = list(offline.samples_with_futures(tagged([i / 30 for i in range(8)]), FrameBuffer(2, 1 / 30), 3, counts))
     assert [(values(s.inputs), values(s.targets)) for s in samples] == [
         ([0, 1], [2, 3, 4]), ([1, 2], [3, 4, 5]), ([2, 3], [4, 5, 6]), ([3, 4], [5, 6, 7])]
     assert (counts.kept, counts.skipped, counts.restarts) == (8, 0, 0)
 
 
 def test_a_faster_camera_is_sampled_at_the_model_period_for_inputs_and_targets():
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     stream = tagged([i / 60 for i in range(10)])  # 60 Hz camera, 30 Hz model: every other frame
-    samples = list(evaluate.samples_with_futures(stream, FrameBuffer(2, 1 / 30), 2, counts))
+    samples = list(offline.samples_with_futures(stream, FrameBuffer(2, 1 / 30), 2, counts))
     assert [(values(s.inputs), values(s.targets)) for s in samples] == [([0, 2], [4, 6]), ([2, 4], [6, 8])]
     assert counts.skipped == 5
 
 
 def test_a_time_jump_drops_sequences_whose_futures_it_cut_off():
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     stamps = [i / 30 for i in range(4)] + [10 + i / 30 for i in range(5)]
-    samples = list(evaluate.samples_with_futures(tagged(stamps), FrameBuffer(2, 1 / 30), 2, counts))
+    samples = list(offline.samples_with_futures(tagged(stamps), FrameBuffer(2, 1 / 30), 2, counts))
     # before the jump only ([0, 1] -> [2, 3]) completes; after it, frames 4..8 start over
     assert [(values(s.inputs), values(s.targets)) for s in samples] == [
         ([0, 1], [2, 3]), ([4, 5], [6, 7]), ([5, 6], [7, 8])]
@@ -104,7 +108,7 @@ def test_a_time_jump_drops_sequences_whose_futures_it_cut_off():
 
 
 def test_horizon_means_ignore_undefined_values():
-    scores = evaluate.HorizonScores(2)
+    scores = offline.HorizonScores(2)
     scores.add("x", np.array([[1.0, np.nan], [3.0, np.nan]]))
     scores.add("x", np.array([[5.0, np.nan]]))
     assert scores.mean("x") == [3.0, None]
@@ -150,9 +154,9 @@ def check_metrics_schema(written: dict, k: int) -> None:
 def test_metrics_json_follows_the_contract_schema(tmp_path):
     frames = scene(20)
     write_bag(tmp_path / "bag", frames, [100 + i / 30 for i in range(20)])
-    counts = evaluate.StreamCounts()
-    result = run(evaluate.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts, batch_size=4)
-    evaluate.write_outputs(result, tmp_path / "out", figures=False)
+    counts = offline.StreamCounts()
+    result = run(offline.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts, batch_size=4)
+    offline.write_outputs(result, tmp_path / "out", figures=False)
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
 
     check_metrics_schema(written, K)
@@ -179,9 +183,9 @@ def test_metrics_json_follows_the_contract_schema(tmp_path):
 
 
 def test_static_scene_scores_copy_last_as_perfect(tmp_path):
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     frames = scene(10, moving=False)
-    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "static")
+    source = offline.FrameSource(iter(offline.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "static")
     result = run(source, CopyLastPredictor(), counts)
     assert result["copy_last"]["psnr"] == [PSNR_CAP_DB] * K
     assert result["copy_last"]["ssim"] == [1.0] * K
@@ -203,9 +207,9 @@ def translating_scene(count: int, step: int = 1, size: int = 32) -> list[np.ndar
 
 
 def test_flow_extrapolation_beats_copy_last_on_a_pure_translation():
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     frames = translating_scene(14)
-    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "pan")
+    source = offline.FrameSource(iter(offline.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "pan")
     result = run(source, CopyLastPredictor(), counts, latency_runs=1)
     assert result["frames"] == 14 - N - K + 1
     for whole_or_moving in (result, result["moving"]):
@@ -216,9 +220,9 @@ def test_flow_extrapolation_beats_copy_last_on_a_pure_translation():
 
 
 def test_failed_predictions_are_skipped_and_counted():
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     frames = [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(16)]  # uniform: survives the resize
-    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "s")
+    source = offline.FrameSource(iter(offline.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "s")
     result = run(source, CopyLastPredictor(nan_on_odd=True), counts, batch_size=4)
     # complete sequences end at frames 2..12; those ending at an odd frame give NaN
     assert (result["frames"], result["failed_predictions"]) == (5, 5)
@@ -226,16 +230,16 @@ def test_failed_predictions_are_skipped_and_counted():
 
 
 def test_a_stream_slower_than_the_model_is_a_clear_error():
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     frames = scene(12)
-    source = evaluate.FrameSource(iter(evaluate.SourceFrame(i / 10, "k", f) for i, f in enumerate(frames)), None, "s")
-    with pytest.raises(evaluate.EvaluationError, match="no sequence of 3 frames.*restarts 11"):
+    source = offline.FrameSource(iter(offline.SourceFrame(i / 10, "k", f) for i, f in enumerate(frames)), None, "s")
+    with pytest.raises(offline.EvaluationError, match="no sequence of 3 frames.*restarts 11"):
         run(source, CopyLastPredictor(), counts)
 
 
 def test_evaluator_on_carphone_reproduces_the_contract_copy_last_figures():
-    counts = evaluate.StreamCounts()
-    source = evaluate.video_source(str(video_io.carphone_clip()), None)
+    counts = offline.StreamCounts()
+    source = offline.video_source(str(video.carphone_clip()), None)
     result = run(source, CopyLastPredictor(n=4, k=5, size=64), counts, batch_size=32, latency_runs=2)
     # the contract scores last indices 3..N-7; the evaluator also scores the final complete sequence
     assert result["frames"] == 112
@@ -254,7 +258,7 @@ def test_cli_evaluates_a_bag_with_the_packaged_default_model(tmp_path):
     frames = scene(14, size=(72, 96))
     write_bag(tmp_path / "bag", frames, [50 + i / 30 for i in range(14)])
     out = tmp_path / "out"
-    assert evaluate.main(["--bag", str(tmp_path / "bag"), "--out", str(out), "--no-progress", "--latency-runs", "3"]) == 0
+    assert offline.main(["--bag", str(tmp_path / "bag"), "--out", str(out), "--no-progress", "--latency-runs", "3"]) == 0
     written = json.loads((out / "metrics.json").read_text())
     predictor, _ = create_predictor()
     md = predictor.metadata
@@ -278,22 +282,22 @@ def test_cli_evaluates_a_bag_with_the_packaged_default_model(tmp_path):
 
 def test_cli_reports_a_missing_topic_with_the_bags_topics(tmp_path, capsys):
     write_bag(tmp_path / "bag", scene(2), [0.0, 0.1], topic="/front/image")
-    assert evaluate.main(["--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    assert offline.main(["--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     assert "image topics: /front/image" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_cli_reports_a_missing_bag_and_a_folder_without_fps(tmp_path, capsys):
-    assert evaluate.main(["--bag", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    assert offline.main(["--bag", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
     assert "no such bag" in capsys.readouterr().err
     (tmp_path / "frames").mkdir()
-    assert evaluate.main(["--frames", str(tmp_path / "frames"), "--out", str(tmp_path / "out")]) == 2
+    assert offline.main(["--frames", str(tmp_path / "frames"), "--out", str(tmp_path / "out")]) == 2
     assert "--fps" in capsys.readouterr().err
 
 
 def test_cli_reports_an_unusable_model(tmp_path, capsys):
     write_bag(tmp_path / "bag", scene(2), [0.0, 0.1])
-    assert evaluate.main(["--bag", str(tmp_path / "bag"), "--model", str(tmp_path / "m.onnx"),
+    assert offline.main(["--bag", str(tmp_path / "bag"), "--model", str(tmp_path / "m.onnx"),
                           "--out", str(tmp_path / "out")]) == 2
     assert "m.onnx" in capsys.readouterr().err
 
@@ -306,7 +310,7 @@ def test_frame_folder_is_read_in_natural_order_at_the_given_rate(tmp_path):
     for i, frame in enumerate(frames):
         cv2.imwrite(str(tmp_path / f"frame_{i}.png"), frame[:, :, ::-1])
     (tmp_path / "notes.txt").write_text("not an image")
-    read = list(video_io.folder_frames(tmp_path, fps=10))
+    read = list(video.folder_frames(tmp_path, fps=10))
     assert [f.stamp for f in read] == pytest.approx([i / 10 for i in range(11)])
     assert all(np.array_equal(f.image, frame) for f, frame in zip(read, frames))  # RGB, frame_10 last
 
@@ -317,19 +321,19 @@ def test_video_file_frames_come_with_the_files_rate(tmp_path):
     for frame in scene(6):
         writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
     writer.release()
-    read = list(video_io.video_frames(path))
+    read = list(video.video_frames(path))
     assert len(read) == 6
     assert [f.stamp for f in read] == pytest.approx([i / 15 for i in range(6)])
     assert read[0].image.shape == (48, 64, 3)
     assert read[0].image[20, 15, 0] > 200 and read[0].image[20, 15, 2] < 80  # yellow square, in RGB order
-    assert [f.stamp for f in video_io.video_frames(path, fps=30)][1] == pytest.approx(1 / 30)
+    assert [f.stamp for f in video.video_frames(path, fps=30)][1] == pytest.approx(1 / 30)
 
 
 def test_unreadable_sources_are_clear_errors(tmp_path):
-    with pytest.raises(video_io.VideoError, match="no such video"):
-        video_io.video_frames(tmp_path / "none.mp4")
+    with pytest.raises(video.VideoError, match="no such video"):
+        video.video_frames(tmp_path / "none.mp4")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(video_io.VideoError, match="no png"):
-        video_io.folder_frames(tmp_path / "empty", fps=10)
-    with pytest.raises(video_io.VideoError, match="fps must be > 0"):
-        video_io.folder_frames(tmp_path / "empty", fps=0)
+    with pytest.raises(video.VideoError, match="no png"):
+        video.folder_frames(tmp_path / "empty", fps=10)
+    with pytest.raises(video.VideoError, match="fps must be > 0"):
+        video.folder_frames(tmp_path / "empty", fps=0)

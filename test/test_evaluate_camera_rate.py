@@ -13,11 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from video_predictor import bag_io, evaluate, video_io
-from video_predictor.metadata import ModelMetadata
-from video_predictor.model_file import save_model_file
+from video_predictor.io import bags
+
+from video_predictor.evaluation import offline
+
+from video_predictor.io import video
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.model_file import save_model_file
 from video_predictor.models import build_model
-from video_predictor.predictor import Prediction, Predictor
+from video_predictor.core.predictor import Prediction, Predictor
 
 N, K, SIZE = 3, 3, 32
 
@@ -42,7 +46,7 @@ class CopyLast(Predictor):
 
 def carphone_frames(step: int, count: int) -> list[np.ndarray]:
     """Every ``step``-th RGB frame of the carphone clip (step 3: a 10 fps camera's frames)."""
-    frames = [f.image for f in video_io.video_frames(video_io.carphone_clip())]
+    frames = [f.image for f in video.video_frames(video.carphone_clip())]
     return frames[::step][:count]
 
 
@@ -55,18 +59,18 @@ def video_10fps(tmp_path_factory):
     for frame in frames:
         writer.write(np.ascontiguousarray(frame[:, :, ::-1]))
     writer.release()
-    assert video_io.video_fps(path) == pytest.approx(10.0)
+    assert video.video_fps(path) == pytest.approx(10.0)
     return path
 
 
 def run(source, predictor, counts, **kwargs) -> dict:
-    return evaluate.evaluate(source, predictor, counts, progress=False, latency_runs=2, **kwargs)
+    return offline.evaluate(source, predictor, counts, progress=False, latency_runs=2, **kwargs)
 
 
 def test_a_rate_agnostic_model_scores_a_10fps_video_at_its_period(video_10fps):
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     predictor = CopyLast()
-    result = run(evaluate.video_source(str(video_10fps), None), predictor, counts)
+    result = run(offline.video_source(str(video_10fps), None), predictor, counts)
     assert result["frames"] == 40 - N - K + 1  # every sequence with all K futures
     assert (result["prediction_period"], result["prediction_period_source"]) == (pytest.approx(0.1), "camera")
     assert result["frame_period"] == "camera"
@@ -78,10 +82,10 @@ def test_a_rate_agnostic_model_scores_a_10fps_video_at_its_period(video_10fps):
 
 
 def test_a_fixed_period_model_on_the_10fps_video_names_the_slow_camera(video_10fps):
-    counts = evaluate.StreamCounts()
-    with pytest.raises(evaluate.EvaluationError, match=r"restarts 39.*camera at 10\.0 Hz.*slower than the prediction "
+    counts = offline.StreamCounts()
+    with pytest.raises(offline.EvaluationError, match=r"restarts 39.*camera at 10\.0 Hz.*slower than the prediction "
                                                        r"period of 0\.0333 s"):
-        run(evaluate.video_source(str(video_10fps), None), CopyLast(1 / 30), counts)
+        run(offline.video_source(str(video_10fps), None), CopyLast(1 / 30), counts)
 
 
 def test_a_jittered_15hz_bag_with_a_lost_frame_scores_with_the_interval_passed(tmp_path):
@@ -89,11 +93,11 @@ def test_a_jittered_15hz_bag_with_a_lost_frame_scores_with_the_interval_passed(t
     frames = carphone_frames(2, 45)
     stamps = [200 + i / 15 + rng.uniform(-0.1, 0.1) / 15 for i in range(45)]  # intervals off by up to 20 %
     del frames[20], stamps[20]  # one frame lost
-    bag_io.write_image_bag(tmp_path / "bag", (f[:, :, ::-1] for f in frames), "/camera/image_raw", stamps,
+    bags.write_image_bag(tmp_path / "bag", (f[:, :, ::-1] for f in frames), "/camera/image_raw", stamps,
                            encoding="bgr8")
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     predictor = CopyLast()
-    result = run(evaluate.bag_source(str(tmp_path / "bag"), "/camera/image_raw", counts), predictor, counts)
+    result = run(offline.bag_source(str(tmp_path / "bag"), "/camera/image_raw", counts), predictor, counts)
     assert counts.restarts == 0
     assert result["prediction_period"] == pytest.approx(1 / 15, rel=0.1)
     # the sequences whose futures span the lost frame are off schedule, not scored against the wrong frame
@@ -107,8 +111,8 @@ def test_a_jittered_15hz_bag_with_a_lost_frame_scores_with_the_interval_passed(t
 def test_prediction_period_thins_a_frame_folder_for_a_rate_agnostic_model(tmp_path):
     for i, frame in enumerate(carphone_frames(1, 36)):
         cv2.imwrite(str(tmp_path / f"{i:03d}.png"), frame[:, :, ::-1])
-    counts = evaluate.StreamCounts()
-    result = run(evaluate.folder_source(str(tmp_path), 30.0), CopyLast(), counts, prediction_period=0.1)
+    counts = offline.StreamCounts()
+    result = run(offline.folder_source(str(tmp_path), 30.0), CopyLast(), counts, prediction_period=0.1)
     assert (result["prediction_period"], result["prediction_period_source"]) == (0.1, "parameter")
     assert counts.kept == 12 and result["frames"] == 12 - N - K + 1
 
@@ -123,7 +127,7 @@ def tiny_model_file(path, frame_period) -> None:
 def test_cli_scores_a_10fps_video_with_a_rate_agnostic_model_file(tmp_path, video_10fps):
     tiny_model_file(tmp_path / "tiny.pt", "camera")
     out = tmp_path / "out"
-    assert evaluate.main(["--video", str(video_10fps), "--model", str(tmp_path / "tiny.pt"), "--out", str(out),
+    assert offline.main(["--video", str(video_10fps), "--model", str(tmp_path / "tiny.pt"), "--out", str(out),
                           "--no-progress", "--no-figures", "--latency-runs", "2"]) == 0
     written = json.loads((out / "metrics.json").read_text())
     assert written["frames"] == 40 - 2 - 2 + 1
@@ -133,6 +137,6 @@ def test_cli_scores_a_10fps_video_with_a_rate_agnostic_model_file(tmp_path, vide
 
 def test_cli_refuses_a_prediction_period_a_fixed_model_does_not_allow(tmp_path, video_10fps, capsys):
     tiny_model_file(tmp_path / "fixed.pt", 0.1)
-    assert evaluate.main(["--video", str(video_10fps), "--model", str(tmp_path / "fixed.pt"), "--out",
+    assert offline.main(["--video", str(video_10fps), "--model", str(tmp_path / "fixed.pt"), "--out",
                           str(tmp_path / "out"), "--no-progress", "--prediction-period", "0.05"]) == 2
     assert "the model predicts at its fixed period of 0.1 s" in capsys.readouterr().err

@@ -6,8 +6,8 @@ import torch
 
 from training.export import export_onnx, main as export_main
 from video_predictor.backends import create_predictor
-from video_predictor.metadata import ModelMetadata
-from video_predictor.model_file import save_model_file
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.model_file import save_model_file
 from video_predictor.models import build_model
 
 onnx = pytest.importorskip("onnx")

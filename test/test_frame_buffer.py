@@ -4,7 +4,7 @@ stream stops being one sequence."""
 import numpy as np
 import pytest
 
-from video_predictor.frame_buffer import FrameBuffer, PushResult
+from video_predictor.core.frame_buffer import FrameBuffer, PushResult
 
 KEY = (480, 640, "rgb8", "camera")
 
@@ -150,7 +150,7 @@ def test_after_a_restart_30hz_into_10hz_keeps_every_third_frame_again(restart_at
 
 # -- camera mode (rate-agnostic models): every frame, at the camera's measured period ---------
 
-from video_predictor.frame_buffer import MAX_CAMERA_PERIOD, choose_period  # noqa: E402
+from video_predictor.core.frame_buffer import MAX_CAMERA_PERIOD, choose_period  # noqa: E402
 
 
 @pytest.mark.parametrize("rate_hz", [5, 10, 15, 30, 60])

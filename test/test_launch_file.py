@@ -15,7 +15,7 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
 
-from video_predictor.node_parameters import PARAMETERS
+from video_predictor.ros.parameters import PARAMETERS
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "predictor.launch.py"
@@ -101,7 +101,7 @@ def ros_arguments(node: dict) -> list[str]:
 def test_launch_node_runs_the_packaged_console_script(monkeypatch):
     _, node = launch(monkeypatch)
     assert node["package"] == "video_predictor"
-    assert console_scripts()[node["executable"]] == "video_predictor.entry:main"
+    assert console_scripts()[node["executable"]] == "video_predictor.ros.main:main"
 
 
 def test_launch_arguments_and_their_defaults(monkeypatch):
@@ -129,7 +129,7 @@ def test_launch_arguments_reach_the_node(monkeypatch):
 def test_lifecycle_argument_starts_the_lifecycle_node(monkeypatch):
     _, node = launch(monkeypatch, lifecycle="true", namespace="robot1")
     assert node["action"] == "LifecycleNode" and node["namespace"] == "robot1"
-    assert console_scripts()[node["executable"]] == "video_predictor.entry:lifecycle_main"
+    assert console_scripts()[node["executable"]] == "video_predictor.ros.main:lifecycle_main"
 
 
 def test_launched_node_runs_in_its_namespace_on_sim_time_with_the_given_model(monkeypatch, tmp_path):

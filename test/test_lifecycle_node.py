@@ -24,7 +24,7 @@ def lifecycle_node(tmp_path, request):
     extra = getattr(request, "param", ())
     script = Path(sys.executable).parent / "predictor_lifecycle_node"
     log_path = tmp_path / "node.log"
-    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.lifecycle_node"]
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "video_predictor.ros.lifecycle_node"]
     with open(log_path, "w") as log:
         process = subprocess.Popen([*command, "--ros-args", "--params-file", str(REPO / "config" / "predictor.yaml"),
                                     "-p", "diagnostics_period:=0.2", *extra],

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from ros_helpers import REPO, start_node, stop_process, unique_domain_id
-from video_predictor import bag_io, evaluate
-from video_predictor.video_io import carphone_clip, video_frames
+from video_predictor.io import bags
+from video_predictor.evaluation import offline
+from video_predictor.io.video import carphone_clip, video_frames
 
 DOMAIN = unique_domain_id(124)
 
@@ -30,10 +31,10 @@ def compressed_node(tmp_path_factory):
 def test_live_evaluation_of_a_compressed_bag(tmp_path, compressed_node, monkeypatch):
     count = 16
     frames = [np.ascontiguousarray(f.image[:, :, ::-1]) for f in itertools.islice(video_frames(carphone_clip()), 40, 40 + count)]
-    bag_io.write_image_bag(tmp_path / "bag", frames, "/camera/image_raw/compressed",
+    bags.write_image_bag(tmp_path / "bag", frames, "/camera/image_raw/compressed",
                            [300 + i / 29.97 for i in range(count)], encoding="bgr8", compression="jpeg")
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    code = evaluate.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),  # default --topic
+    code = offline.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),  # default --topic
                           "--domain-id", str(DOMAIN), "--rate", "0.5", "--idle-timeout", "0.5", "--wait", "60",
                           "--no-progress", "--no-figures"])
     assert code == 0, compressed_node.log_path.read_text()[-2000:]

@@ -22,15 +22,17 @@ from std_msgs.msg import Header
 
 from ros_helpers import REPO, ros_env, start_node, stop_process, unique_domain_id
 from test_evaluate import CopyLastPredictor, check_metrics_schema, scene, write_bag
-from video_predictor import evaluate, live_eval
+from video_predictor.evaluation import offline
+from video_predictor.evaluation import live
 from video_predictor.backends import create_predictor, default_model_path
-from video_predictor.baselines import FlowExtrapolation
-from video_predictor.frame_buffer import FrameBuffer
-from video_predictor.image_codec import array_to_image, float_array_to_image, match_channels
-from video_predictor.metrics import PSNR_CAP_DB
-from video_predictor.predictor import Prediction
-from video_predictor.preprocess import fit_to_model
-from video_predictor.replay import Published
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.core.frame_buffer import FrameBuffer
+from video_predictor.core.pixels import match_channels
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
+from video_predictor.evaluation.metrics import PSNR_CAP_DB
+from video_predictor.core.predictor import Prediction
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.ros.replay import Published
 
 TOPIC = "/camera/image_raw"
 N, K, SIZE = 3, 4, 32
@@ -57,11 +59,11 @@ def message(pixels: np.ndarray, stamp_ns: int, std: float | None = None):
     return array_to_image(pixels, "rgb8", header)
 
 
-def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (), sent: bool = True) -> live_eval.LiveRecording:
+def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (), sent: bool = True) -> live.LiveRecording:
     """What the evaluator receives from a node that, for every input i with a full buffer
     (i >= N-1) not in ``skip``, publishes predict(i, k) for k = 1..K, stamped input + k*period,
     each arriving 10 ms after the camera frame + 1 ms per k."""
-    camera = [live_eval.CameraArrival(stamp(i), 10.0 + i, (SIZE, SIZE, "rgb8", "camera"), f)
+    camera = [live.CameraArrival(stamp(i), 10.0 + i, (SIZE, SIZE, "rgb8", "camera"), f)
               for i, f in enumerate(frames)]
     predicted, maps = [], []
     for i in range(N - 1, len(frames)):
@@ -69,15 +71,15 @@ def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (), sent:
             continue
         for k in range(1, K + 1):
             arrived = 10.0 + i + 0.010 + 0.001 * k
-            predicted.append(live_eval.Received(stamp(i) + round(k * PERIOD * 1e9), arrived,
+            predicted.append(live.Received(stamp(i) + round(k * PERIOD * 1e9), arrived,
                                                 message(predict(i, k), stamp(i) + round(k * PERIOD * 1e9))))
-            maps.append(live_eval.Received(predicted[-1].stamp_ns, arrived,
+            maps.append(live.Received(predicted[-1].stamp_ns, arrived,
                                            message(frames[0], predicted[-1].stamp_ns, std=0.02)))
     diagnostics = {"input_frames": str(N), "horizon": str(K), "frame_period": repr(PERIOD),
                    "resolution": f"{SIZE}x{SIZE}", "backend": "fake", "model": "fake.onnx",
                    "frames_dropped": str(len(skip)), "latency_ms_p50": "3.0"}
     published = [Published(stamp(i), 9.995 + i) for i in range(len(frames))] if sent else None
-    return live_eval.LiveRecording(camera, predicted, maps, diagnostics, published, expected=len(frames),
+    return live.LiveRecording(camera, predicted, maps, diagnostics, published, expected=len(frames),
                                    source="test")
 
 
@@ -86,19 +88,19 @@ def model_resolution_scene(count: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(f[8:40, 16:48]) for f in scene(count)]
 
 
-def offline(frames: list[np.ndarray]) -> dict:
-    source = evaluate.FrameSource(iter(evaluate.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
+def score_offline(frames: list[np.ndarray]) -> dict:
+    source = offline.FrameSource(iter(offline.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
                                        for i, f in enumerate(frames)), None, "offline")
-    return evaluate.evaluate(source, CopyLastPredictor(N, K, SIZE), evaluate.StreamCounts(), progress=False,
+    return offline.evaluate(source, CopyLastPredictor(N, K, SIZE), offline.StreamCounts(), progress=False,
                              latency_runs=1)
 
 
 def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
     frames = model_resolution_scene(16)
-    result = live_eval.score_recording(session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0]))
+    result = live.score_recording(session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0]))
 
     check_metrics_schema(result, K)
-    expected = offline(frames)
+    expected = score_offline(frames)
     assert result["frames"] == expected["frames"] == 16 - N - K + 1
     assert result["model"] == {"psnr": [PSNR_CAP_DB] * K, "ssim": [1.0] * K}
     for method in ("copy_last", "flow"):  # the same sequences and truths as offline, so the same numbers
@@ -121,7 +123,7 @@ def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer(
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0])
     recording.diagnostics.update(prediction_period_source="camera", model_frame_period="camera")
-    result = live_eval.score_recording(recording)
+    result = live.score_recording(recording)
     assert result["frames"] == 16 - N - K + 1 and result["model"]["psnr"] == [PSNR_CAP_DB] * K
     assert (result["frame_period"], result["prediction_period"], result["prediction_period_source"]) == (
         "camera", pytest.approx(PERIOD, abs=1e-9), "camera")
@@ -130,9 +132,9 @@ def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer(
 def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i], skip=(4, 7))
-    recording.frames.append(live_eval.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
+    recording.frames.append(live.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
     del recording.frames[-2], recording.uncertainty[-1]  # the last input's set lacks its k = K frame and map
-    result = live_eval.score_recording(recording)
+    result = live.score_recording(recording)
 
     live = result["live"]
     assert result["frames_dropped"] == 2 and live["inputs_predicted"] == live["inputs_expected"] - 2
@@ -143,7 +145,7 @@ def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
 
 def test_listening_only_measures_latency_from_the_arrival_of_the_input():
     frames = model_resolution_scene(12)
-    result = live_eval.score_recording(session(frames, lambda i, k: frames[i], sent=False))
+    result = live.score_recording(session(frames, lambda i, k: frames[i], sent=False))
     assert result["latency_ms"]["p50"] == pytest.approx(10.0 + K)  # 10 ms + 1 ms per k, from arrival here
     assert "received by the evaluator" in result["latency_measured"] and result["live"]["camera_published"] is None
 
@@ -152,33 +154,33 @@ def test_a_late_or_lost_truth_frame_leaves_its_predictions_unscored():
     frames = model_resolution_scene(14)
     recording = session(frames, lambda i, k: frames[i])
     del recording.camera[8]  # never arrived here: our buffer restarts, and nothing can be scored against it
-    result = live_eval.score_recording(recording)
+    result = live.score_recording(recording)
     live = result["live"]
     assert result["stream"]["restarts"] == 1
-    assert live["no_input_sequence"] > 0 and result["frames"] < offline(frames)["frames"]
+    assert live["no_input_sequence"] > 0 and result["frames"] < score_offline(frames)["frames"]
 
 
 def test_sessions_without_what_scoring_needs_are_clear_errors():
     frames = model_resolution_scene(8)
     recording = session(frames, lambda i, k: frames[i])
     recording.diagnostics = None
-    with pytest.raises(live_eval.LiveError, match="use_sim_time"):
-        live_eval.score_recording(recording)
+    with pytest.raises(live.LiveError, match="use_sim_time"):
+        live.score_recording(recording)
     recording = session(frames, lambda i, k: frames[i], skip=tuple(range(8)))
-    with pytest.raises(live_eval.LiveError, match="no prediction on /predicted_frames"):
-        live_eval.score_recording(recording)
+    with pytest.raises(live.LiveError, match="no prediction on /predicted_frames"):
+        live.score_recording(recording)
 
 
 def test_uncertainty_maps_decode_in_either_byte_order():
     values = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
     msg = float_array_to_image(values, Header())
-    assert np.array_equal(live_eval.float_image(msg), values)
+    assert np.array_equal(live.float_image(msg), values)
     msg.data = values.astype(">f4").tobytes()
     msg.is_bigendian = 1
-    assert np.array_equal(live_eval.float_image(msg), values)
+    assert np.array_equal(live.float_image(msg), values)
     msg.encoding = "mono8"
     with pytest.raises(ValueError, match="32FC1"):
-        live_eval.float_image(msg)
+        live.float_image(msg)
 
 
 # -- part 2: the command line ----------------------------------------------------------------
@@ -194,13 +196,13 @@ def test_uncertainty_maps_decode_in_either_byte_order():
 ])
 def test_cli_rejects_options_that_do_not_fit_live_mode(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        evaluate.parse_args([*argv, "--out", "out"])
+        offline.parse_args([*argv, "--out", "out"])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_cli_live_reports_a_bag_without_the_topic_before_touching_ros(tmp_path, capsys):
     write_bag(tmp_path / "bag", scene(2), [0.1, 0.2], topic="/front/image")
-    assert evaluate.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
+    assert offline.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2
     assert "image topics: /front/image" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -221,10 +223,10 @@ def node_process(tmp_path_factory):
     stop_process(process)
 
 
-def scored_input_stamps(recording: live_eval.LiveRecording, horizon: int, period: float) -> set[int]:
+def scored_input_stamps(recording: live.LiveRecording, horizon: int, period: float) -> set[int]:
     """Inputs with all K frames and maps whose K-th future was recorded: what live mode can score."""
     stamps = [a.stamp_ns for a in recording.camera]
-    sets = [live_eval.assign_horizons(r, stamps, period, horizon)[0] for r in (recording.frames, recording.uncertainty)]
+    sets = [live.assign_horizons(r, stamps, period, horizon)[0] for r in (recording.frames, recording.uncertainty)]
     complete = [{m.input_stamp_ns for m in matched if m.k == horizon} for matched in sets]
     last = max(stamps)
     return {s for s in complete[0] & complete[1] if s + round(horizon * period * 1e9) <= last + 1_000_000}
@@ -236,10 +238,10 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     count = 20
     write_bag(tmp_path / "bag", scene(count, size=(72, 96)), [1000 + i / 30 for i in range(count)])
     recordings = []
-    record = live_eval.record
+    record = live.record
     monkeypatch.setattr(live_eval, "record", lambda options: recordings.append(record(options)) or recordings[-1])
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    code = evaluate.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),
+    code = offline.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),
                           "--domain-id", str(DOMAIN), "--rate", "0.5", "--idle-timeout", "0.5", "--wait", "60",
                           "--no-progress", "--no-figures"])
     assert code == 0, node_process.log_path.read_text()[-2000:]
@@ -272,17 +274,17 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     recording = recordings[0]
     scored = scored_input_stamps(recording, k, written["prediction_period"])
     assert len(scored) == written["frames"] > 0
-    counts = evaluate.StreamCounts()
+    counts = offline.StreamCounts()
     fitted = ((f.stamp, f.key, match_channels(fit_to_model(f.image, md.height, md.width), md.channels))
-              for f in evaluate.bag_source(str(tmp_path / "bag"), TOPIC, counts).frames)
-    samples = [s for s in evaluate.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
+              for f in offline.bag_source(str(tmp_path / "bag"), TOPIC, counts).frames)
+    samples = [s for s in offline.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
                                                         counts) if round(s.stamp * 1e9) in scored]
     assert len(samples) == len(scored)
-    scorer = evaluate.Scorer(k, FlowExtrapolation())
+    scorer = offline.Scorer(k, FlowExtrapolation())
     inputs, targets = np.stack([s.inputs for s in samples]), np.stack([s.targets for s in samples])
     prediction = predictor.predict(inputs)
     scorer.score(inputs, targets, Prediction(prediction.frames, prediction.std))
-    expected = evaluate.metrics_dict(scorer, {"p50": 1.0, "p99": 1.0}, counts, (md.height, md.width),
+    expected = offline.metrics_dict(scorer, {"p50": 1.0, "p99": 1.0}, counts, (md.height, md.width),
                                      md.frame_period, md.input_frames)
     for method in ("copy_last", "flow"):
         assert written[method] == expected[method]
@@ -301,7 +303,7 @@ def test_listening_to_a_node_on_simulated_time_while_the_replayer_publishes_the_
     outcome = {}
     argv = ["--live", "--listen-only", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),
             "--domain-id", str(domain), "--idle-timeout", "2", "--wait", "60", "--no-progress", "--no-figures"]
-    listener = threading.Thread(target=lambda: outcome.setdefault("code", evaluate.main(argv)))
+    listener = threading.Thread(target=lambda: outcome.setdefault("code", offline.main(argv)))
     try:
         listener.start()
         replay = subprocess.run([sys.executable, "-m", "video_predictor.replay", "--bag", str(tmp_path / "bag"),

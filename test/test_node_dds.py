@@ -31,11 +31,11 @@ from ros_helpers import (
     stamp_ns,
     unique_domain_id,
 )
-from video_predictor.metadata import ModelMetadata
-from video_predictor.node import PredictorNode
-from video_predictor.node_parameters import ConfigError
-from video_predictor.predictor import Prediction, Predictor
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.ros.node import PredictorNode
+from video_predictor.ros.parameters import ConfigError
+from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.core.preprocess import fit_to_model
 
 DOMAIN = unique_domain_id()
 SECOND = 1_000_000_000

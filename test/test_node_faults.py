@@ -31,7 +31,7 @@ from ros_helpers import (
     stop_process,
     unique_domain_id,
 )
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.preprocess import fit_to_model
 
 DOMAIN = unique_domain_id(103)
 SECOND = 1_000_000_000

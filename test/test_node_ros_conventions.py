@@ -17,11 +17,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ros_helpers import REPO, ProbeNode, image_msg, node_command, qos, ros_env, stamp_ns, stop_process, unique_domain_id
-from video_predictor.camera_info import fitted_intrinsics
-from video_predictor.compressed import encode_compressed
-from video_predictor.node_diagnostics import STATUS_NAME
-from video_predictor.preprocess import fit_to_model
-from video_predictor.video_io import carphone_clip, video_frames
+from video_predictor.ros.camera_info import fitted_intrinsics
+from video_predictor.core.compressed import encode_compressed
+from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.io.video import carphone_clip, video_frames
 
 DOMAIN = unique_domain_id(121)
 SECOND = 1_000_000_000
@@ -187,15 +187,15 @@ def test_two_namespaced_nodes_compressed_and_raw_with_camera_info_and_sequences(
 
 
 def test_replaying_a_compressed_bag_feeds_the_compressed_node(nodes, tmp_path):
-    """video_predictor.replay finds /camera/image_raw/compressed from the default topic and
+    """video_predictor.ros.replay finds /camera/image_raw/compressed from the default topic and
     replays it as CompressedImage; the robot1 node (image_transport compressed) predicts."""
     import sys
 
-    from video_predictor import bag_io
+    from video_predictor.io import bags
 
     recorder = nodes
     frames = [np.ascontiguousarray(f[:, :, ::-1]) for f in carphone(8)]
-    bag_io.write_image_bag(tmp_path / "bag", frames, "/camera/image_raw/compressed",
+    bags.write_image_bag(tmp_path / "bag", frames, "/camera/image_raw/compressed",
                            [700 + i / 29.97 for i in range(len(frames))], encoding="bgr8", compression="jpeg")
     name = "/robot1/predictor_node"
     before = {k: int(recorder.diagnostics[name][k]) for k in ("frames_received", "frames_predicted")}

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from training import predict
-from video_predictor.video_io import carphone_clip
+from video_predictor.io.video import carphone_clip
 
 
 def write_frames(folder, count):

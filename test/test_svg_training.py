@@ -15,8 +15,8 @@ from training.methods import METHODS, SVGMethod
 from training.methods.svg import SVGLossWeights
 from video_predictor.backends.onnxruntime_backend import OnnxRuntimePredictor
 from video_predictor.backends.torch_backend import TorchPredictor
-from video_predictor.metadata import ModelMetadata
-from video_predictor.model_file import load_model_file, save_model_file
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.model_file import load_model_file, save_model_file
 from video_predictor.models import build_model
 
 TINY = {"input_frames": 3, "channels": 1, "size": 16, "filters": 4, "g_dim": 8, "z_dim": 3, "rnn_size": 8}

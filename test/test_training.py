@@ -10,7 +10,7 @@ from training.data.pool import ClipPool
 from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
 from training.losses import gradient_difference_loss, laplace_nll, lp_loss
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
-from video_predictor.model_file import load_model_file
+from video_predictor.core.model_file import load_model_file
 from video_predictor.models import build_model
 
 TINY_MULTISCALE = {

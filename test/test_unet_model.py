@@ -11,7 +11,7 @@ from training.discriminator import DiscriminatorConfig, MultiScaleDiscriminator
 from training.methods.adversarial import AdversarialLossWeights, AdversarialMethod
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from video_predictor.backends import create_predictor
-from video_predictor.model_file import load_model_file
+from video_predictor.core.model_file import load_model_file
 from video_predictor.models import build_model
 from video_predictor.models.unet import UNetConfig, UNetPredictor
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from video_predictor.models import PredictorGraph
-from video_predictor.predictor import flow_input
+from video_predictor.core.predictor import flow_input
 
 log = logging.getLogger("training.calibrate")
 TARGET_COVERAGE = 0.94
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import DataSection
     from .data.dataset import load_clip_set
     from .data.sequence import DataError
-    from video_predictor.model_file import load_model_file, save_model_file
+    from video_predictor.core.model_file import load_model_file, save_model_file
     from video_predictor.models import build_model
 
     try:

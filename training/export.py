@@ -15,7 +15,7 @@ than the one traced. TensorRT engines are built for single-input graphs only (no
 
 Flow-anchored models (metadata ``flow_input``): the graph's second input is ``flow``
 (B, H, W, 2), the classical backward flow the runtime computes before the graph
-(``video_predictor.predictor.flow_input``); the check feeds both runtimes the real flow
+(``video_predictor.core.predictor.flow_input``); the check feeds both runtimes the real flow
 of its check frames.
 """
 
@@ -32,10 +32,10 @@ import torch
 
 from video_predictor.backends import tensorrt_available
 from video_predictor.backends.tensorrt_backend import DEFAULT_MAX_BATCH
-from video_predictor.metadata import ModelMetadata
-from video_predictor.model_file import load_model_file
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.model_file import load_model_file
 from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
-from video_predictor.predictor import flow_input
+from video_predictor.core.predictor import flow_input
 
 log = logging.getLogger("training.export")
 OPSET = 17  # GridSample (16+) and a version TensorRT 8.6+ parses

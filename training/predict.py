@@ -19,10 +19,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from video_predictor import metrics, video_io
+from video_predictor.evaluation import metrics
+
+from video_predictor.io import video
 from video_predictor.backends import create_predictor
-from video_predictor.predictor import ModelLoadError
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.predictor import ModelLoadError
+from video_predictor.core.preprocess import fit_to_model
 
 GIF_SCALE = 4  # 64x64 frames are too small to see
 
@@ -42,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def read_frames(args: argparse.Namespace, first: int, count: int) -> list[np.ndarray]:
     """Up to ``count`` RGB frames starting at index ``first``."""
-    frames = video_io.video_frames(args.video) if args.video else video_io.folder_frames(args.frames, fps=1.0)
+    frames = video.video_frames(args.video) if args.video else video.folder_frames(args.frames, fps=1.0)
     return [f.image for f in itertools.islice(frames, first, first + count)]
 
 
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--start {last}: the model needs {n} observed frames, so the first possible is {n - 1}")
     try:
         raw = read_frames(args, last - n + 1, n + k)
-    except video_io.VideoError as error:
+    except video.VideoError as error:
         raise SystemExit(str(error)) from None
     if len(raw) < n:
         raise SystemExit(f"the recording has fewer than {last + 1} frames")

@@ -30,13 +30,13 @@ from .data.sequence import DataError
 from .data.synthetic import SyntheticConfig
 from .distributed import DistributedContext, init_distributed, shutdown, wrap_for_training
 from .methods import METHODS, TrainingMethod
-from video_predictor import metrics
+from video_predictor.evaluation import metrics
 from .methods.generator import FLOW_METHOD
-from video_predictor.baselines import FlowExtrapolation
-from video_predictor.metadata import CAMERA_PERIOD, ModelMetadata
-from video_predictor.model_file import atomic_torch_save, load_model_file, save_model_file
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.core.metadata import CAMERA_PERIOD, ModelMetadata
+from video_predictor.core.model_file import atomic_torch_save, load_model_file, save_model_file
 from video_predictor.models import FAMILIES, PredictorGraph, build_model, uncertainty_kind
-from video_predictor.predictor import flow_input
+from video_predictor.core.predictor import flow_input
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter

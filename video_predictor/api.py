@@ -9,8 +9,8 @@
             result.frames, result.std, result.stamps  # (K, h, w, C) uint8, (K, h, w) float32, (K,) seconds
 
 Frames go through the node's own preprocessing (centre crop to the model's aspect ratio,
-area resize, channel matching: video_predictor.preprocess) and, with stamps, the node's
-rolling buffer (video_predictor.frame_buffer): a fixed-period model keeps frames at its
+area resize, channel matching: video_predictor.core.preprocess) and, with stamps, the node's
+rolling buffer (video_predictor.core.frame_buffer): a fixed-period model keeps frames at its
 period by stamp (a 30 Hz camera and a 10 Hz model: every third frame); a rate-agnostic
 model (frame_period "camera") keeps every frame and predicts at the camera's period,
 measured from the stamps by the same buffer. Without stamps every frame is kept and taken
@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import create_predictor
-from video_predictor.frame_buffer import BufferedSequence, FrameBuffer, PushResult, choose_period
-from video_predictor.image_codec import match_channels, unit_to_uint8
-from video_predictor.metadata import ModelMetadata
-from video_predictor.predictor import Predictor
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.frame_buffer import BufferedSequence, FrameBuffer, PushResult, choose_period
+from video_predictor.core.pixels import match_channels, unit_to_uint8
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.predictor import Predictor
+from video_predictor.core.preprocess import fit_to_model
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .sequence import DataError, RawFrame, Sequence
-from video_predictor.bag_io import BagError, list_image_topics, read_image_messages
+from video_predictor.io.bags import BagError, list_image_topics, read_image_messages
 
 NAME = "bag"
 DEFAULT_TOPIC = "/camera/image_raw"  # the node's input topic

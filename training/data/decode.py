@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .sequence import RawFrame, Sequence
-from video_predictor.preprocess import fit_to_model
+from video_predictor.core.preprocess import fit_to_model
 
 MAX_GAP_PERIODS = 1.5  # as the node's frame buffer: a longer step means frames are missing
 

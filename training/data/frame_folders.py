@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .sequence import DataError, RawFrame, Sequence
-from video_predictor.video_io import IMAGE_SUFFIXES, frame_files
+from video_predictor.io.video import IMAGE_SUFFIXES, frame_files
 
 NAME = "frames"
 

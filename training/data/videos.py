@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .sequence import DataError, RawFrame, Sequence
-from video_predictor.video_io import VideoError, video_fps, video_frames
+from video_predictor.io.video import VideoError, video_fps, video_frames
 
 NAME = "video"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")

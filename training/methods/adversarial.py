@@ -19,7 +19,7 @@ from torch import nn
 from ..discriminator import DiscriminatorConfig, MultiScaleDiscriminator
 from .base import to_model_range
 from .generator import GeneratorLossWeights, GeneratorMethod, RolloutStep
-from video_predictor.models.blocks import downsample
+from video_predictor.models.modules.blocks import downsample
 
 if TYPE_CHECKING:
     from ..config import TrainConfig

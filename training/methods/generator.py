@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from video_predictor.predictor import flow_input
+from video_predictor.core.predictor import flow_input
 
 from ..losses import gradient_difference_loss, laplace_nll, lp_loss
 from .base import TrainingMethod, to_model_range

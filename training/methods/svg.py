@@ -24,7 +24,7 @@ from torch import nn
 
 from ..losses import laplace_nll
 from .base import TrainingMethod, to_model_range
-from video_predictor.models.svg_blocks import gaussian_kl
+from video_predictor.models.modules.svg_blocks import gaussian_kl
 
 if TYPE_CHECKING:
     from ..config import TrainConfig

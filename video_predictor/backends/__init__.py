@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from video_predictor.backends.engine_cache import PRECISIONS  # TensorRT engine precision; I/O stays FP32
-from video_predictor.predictor import ModelLoadError, Predictor
+from video_predictor.core.predictor import ModelLoadError, Predictor
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 _SUFFIX = {"torch": ".pt", "onnxruntime": ".onnx", "tensorrt": ".onnx"}

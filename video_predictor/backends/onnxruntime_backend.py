@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends.sampling import check_publish, check_samples, draw_noise
-from video_predictor.metadata import MetadataError, ModelMetadata
-from video_predictor.predictor import Prediction, Predictor
+from video_predictor.core.metadata import MetadataError, ModelMetadata
+from video_predictor.core.predictor import Prediction, Predictor
 
 NOISE_INPUT = "noise"  # as training.export names it
 FLOW_INPUT = "flow"

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends.engine_cache import CacheResult, EngineCacheError, default_engine_path, load_or_build, make_key
-from video_predictor.metadata import MetadataError, ModelMetadata
-from video_predictor.predictor import Prediction, PredictionError, Predictor
+from video_predictor.core.metadata import MetadataError, ModelMetadata
+from video_predictor.core.predictor import Prediction, PredictionError, Predictor
 
 log = logging.getLogger("video_predictor.backends.tensorrt")
 OUTPUT_NAMES = ("predicted_frames", "uncertainty")  # as training.export names them

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from video_predictor.backends.sampling import check_publish, check_samples, draw_noise
-from video_predictor.model_file import ModelFileError, load_model_file
+from video_predictor.core.model_file import ModelFileError, load_model_file
 from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
-from video_predictor.predictor import Prediction, Predictor
+from video_predictor.core.predictor import Prediction, Predictor
 
 
 class TorchPredictor(Predictor):

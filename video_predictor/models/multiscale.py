@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.blocks import conv_stack, downsample, upsample2, warp
+from video_predictor.models.modules.blocks import conv_stack, downsample, upsample2, warp
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.step_output import StepOutput, laplace_std01
+from video_predictor.models.modules.step_output import StepOutput, laplace_std01
 
 HEADS = ("warp", "pixels")
 # Laplace scale at initialisation, in [-1, 1] units (about 3 grey levels of std).

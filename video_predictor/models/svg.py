@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.step_output import MAX_STD01
-from video_predictor.models.svg_blocks import (
+from video_predictor.models.modules.step_output import MAX_STD01
+from video_predictor.models.modules.svg_blocks import (
     BACKBONES,
     FrameDecoder,
     FrameEncoder,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.blocks import double_conv
+from video_predictor.models.modules.blocks import double_conv
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.step_output import StepOutput, laplace_std01
+from video_predictor.models.modules.step_output import StepOutput, laplace_std01
 
 _INITIAL_LOG_SCALE = math.log(0.02)  # as the multi-scale family: about 3 grey levels of std
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from video_predictor.baselines import FlowExtrapolation
-from video_predictor.metadata import ModelMetadata
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.core.metadata import ModelMetadata
 
 # The flow-input models' flow: the evaluator's flow baseline, so that an untrained
 # flow-anchored model reproduces that baseline.

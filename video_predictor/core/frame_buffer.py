@@ -31,7 +31,7 @@ from typing import Hashable
 
 import numpy as np
 
-from video_predictor.metadata import CAMERA_PERIOD
+from video_predictor.core.metadata import CAMERA_PERIOD
 
 #: The longest camera frame period the camera mode accepts (1 Hz): a longer interval with
 #: no estimate yet is a time jump, and a camera measured slower than this is reported.

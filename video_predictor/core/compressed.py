@@ -21,7 +21,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from video_predictor.image_codec import ImageError
+from video_predictor.core.pixels import ImageError
 
 CODECS = ("jpeg", "png")
 _CODEC_NAMES = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}

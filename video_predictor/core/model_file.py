@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from video_predictor.metadata import MetadataError, ModelMetadata
-from video_predictor.predictor import ModelLoadError
+from video_predictor.core.metadata import MetadataError, ModelMetadata
+from video_predictor.core.predictor import ModelLoadError
 
 FORMAT = "video_predictor.model/1"
 

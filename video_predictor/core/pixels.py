@@ -1,4 +1,4 @@
-"""sensor_msgs/Image <-> numpy arrays for the node.
+"""Camera pixels to numpy arrays, without ROS: image messages' fields decoded.
 
 Input: rgb8, bgr8, rgba8, bgra8 and mono8 become RGB (H, W, 3) or grey (H, W, 1)
 uint8 arrays, as zero-copy views of ``msg.data`` where no conversion is needed. The
@@ -21,7 +21,7 @@ mono8) and uncertainty maps as little-endian 32FC1.
 Decoding reads only the message's fields, so rosbags messages decode alike, and this
 module imports no ROS message package until an Image is built (the bag reader, the
 evaluator and the trainer decode without ROS). sensor_msgs/CompressedImage (JPEG, PNG)
-is decoded by video_predictor.compressed; decode_image_message takes either.
+is decoded by video_predictor.core.compressed; decode_image_message takes either.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from sensor_msgs.msg import Image
-    from std_msgs.msg import Header
 
 #: input encoding -> OpenCV conversion to RGB (the codes cv_bridge uses; OpenCV names a
 #: Bayer pattern by its second row's first two pixels, hence rggb -> BayerBG)
@@ -114,7 +113,7 @@ def decode_image_message(msg, max_width: int, max_height: int) -> tuple[np.ndarr
     """image_to_array for a sensor_msgs/Image, decode_compressed for a CompressedImage
     (told apart by its ``format`` field); the array and the encoding the node treats it as."""
     if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        from video_predictor.compressed import decode_compressed
+        from video_predictor.core.compressed import decode_compressed
 
         return decode_compressed(msg.format, msg.data, max_width, max_height)
     return image_to_array(msg, max_width, max_height)
@@ -144,53 +143,6 @@ def match_channels(frame: np.ndarray, channels: int) -> np.ndarray:
 def unit_to_uint8(frame: np.ndarray) -> np.ndarray:
     """A float frame in [0, 1] to uint8, rounded to nearest (out-of-range values clipped)."""
     return (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def array_to_image(array: np.ndarray, encoding: str, header: Header) -> Image:
-    """Build an rgb8, bgr8 or mono8 Image from an RGB (H, W, 3) or grey (H, W[, 1]) uint8 array.
-
-    The array is converted to ``encoding``: RGB is reversed for bgr8 and averaged for
-    mono8, grey is replicated for rgb8/bgr8.
-    """
-    if array.dtype != np.uint8:
-        raise ImageError(f"expected a uint8 array, got {array.dtype}")
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or array.shape[2] not in (1, 3):
-        raise ImageError(f"expected an (H, W, 3) or (H, W, 1) array, got shape {array.shape}")
-    if encoding == "mono8":
-        pixels = match_channels(array, 1)
-    elif encoding in ("rgb8", "bgr8"):
-        pixels = match_channels(array, 3)
-        if encoding == "bgr8":
-            pixels = pixels[:, :, ::-1]
-    else:
-        raise ImageError(f"cannot publish encoding {encoding!r}; use rgb8, bgr8 or mono8")
-    height, width, channels = pixels.shape
-    return _image(header, height, width, encoding, width * channels, np.ascontiguousarray(pixels).tobytes())
-
-
-def float_array_to_image(array: np.ndarray, header: Header) -> Image:
-    """Build a 32FC1 Image (little-endian float32, step = 4*W) from an (H, W) array."""
-    if array.ndim != 2:
-        raise ImageError(f"expected an (H, W) array for 32FC1, got shape {array.shape}")
-    height, width = array.shape
-    data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-    return _image(header, height, width, "32FC1", 4 * width, data)
-
-
-def _image(header: Header, height: int, width: int, encoding: str, step: int, data: bytes) -> Image:
-    from sensor_msgs.msg import Image
-
-    msg = Image()
-    msg.header = header
-    msg.height = height
-    msg.width = width
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = step
-    msg.data = data
-    return msg
 
 
 def _mean_to_uint8(rgb: np.ndarray) -> np.ndarray:

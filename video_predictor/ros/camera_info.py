@@ -1,5 +1,5 @@
 """The camera model of the predicted frames: the camera's K and P with the node's centre
-crop and resize applied (video_predictor.preprocess.fit_to_model), without ROS.
+crop and resize applied (video_predictor.core.preprocess.fit_to_model), without ROS.
 
 The predicted frames are the camera image centre-cropped to the model's aspect ratio and
 resized with area interpolation, which maps pixel centres as
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from video_predictor.preprocess import center_crop_box
+from video_predictor.core.preprocess import center_crop_box
 
 
 def crop_scale_matrix(height: int, width: int, model_height: int, model_width: int) -> np.ndarray:

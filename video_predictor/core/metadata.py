@@ -14,7 +14,7 @@ UNCERTAINTY_KINDS = ("heteroscedastic", "samples", "samples+heteroscedastic", "n
 # frame_period of a rate-agnostic model: it predicts at the camera's own frame period.
 CAMERA_PERIOD = "camera"
 # flow_input: the classical flow a model takes as a second graph input ("" = none).
-# "farneback": video_predictor.baselines.FlowExtrapolation's backward flow (last -> previous
+# "farneback": video_predictor.evaluation.baselines.FlowExtrapolation's backward flow (last -> previous
 # frame, grey), in pixels per prediction period.
 FLOW_INPUTS = ("", "farneback")
 NORMALISATIONS = ("minus_one_one",)  # uint8 x -> x / 127.5 - 1

@@ -5,7 +5,7 @@
 
 The evaluator subscribes to the camera topic, /predicted_frames, /predicted_uncertainty and
 /diagnostics of a node started beforehand, and either replays the bag itself
-(``video_predictor.replay``'s replayer) or, with ``--listen-only``, listens while the user
+(``video_predictor.ros.replay``'s replayer) or, with ``--listen-only``, listens while the user
 plays it. Afterwards it
 - takes the model's input frames N, horizon K, frame period and resolution from the
   node's /diagnostics;
@@ -44,18 +44,20 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
-from video_predictor import bag_io, metrics
-from video_predictor.background_node import BackgroundNode, wait_until
-from video_predictor.baselines import FlowExtrapolation
-from video_predictor.eval_report import StripSelector
-from video_predictor.evaluate import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
-from video_predictor.frame_buffer import FrameBuffer, PushResult
-from video_predictor.image_codec import ImageError, decode_image_message, image_to_array, match_channels
-from video_predictor.metadata import CAMERA_PERIOD
-from video_predictor.node_diagnostics import STATUS_NAME
-from video_predictor.predictor import Prediction
-from video_predictor.preprocess import fit_to_model
-from video_predictor.replay import ImageReplayer, Published
+from video_predictor.io import bags
+
+from video_predictor.evaluation import metrics
+from video_predictor.ros.background_node import BackgroundNode, wait_until
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.evaluation.report import StripSelector
+from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
+from video_predictor.core.frame_buffer import FrameBuffer, PushResult
+from video_predictor.core.pixels import ImageError, decode_image_message, image_to_array, match_channels
+from video_predictor.core.metadata import CAMERA_PERIOD
+from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.core.predictor import Prediction
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.ros.replay import ImageReplayer, Published
 
 CAMERA_TOPIC = "/camera/image_raw"
 FRAMES_TOPIC = "/predicted_frames"
@@ -115,11 +117,11 @@ class Collector:
     def __init__(self, domain_id: int | None = None, camera_topic: str = CAMERA_TOPIC, record_camera: bool = False,
                  replay: bool = True, clock: bool = False, name: str = "video_predictor_demo",
                  msgtype: str | None = None) -> None:
-        """msgtype: of the camera topic (bag_io.IMAGE_MSGTYPE or COMPRESSED_MSGTYPE); None:
+        """msgtype: of the camera topic (bags.IMAGE_MSGTYPE or COMPRESSED_MSGTYPE); None:
         CompressedImage where the topic ends in /compressed (image_transport's name), else Image."""
         if msgtype is None:
-            compressed = camera_topic.endswith(bag_io.COMPRESSED_SUFFIX)
-            msgtype = bag_io.COMPRESSED_MSGTYPE if compressed else bag_io.IMAGE_MSGTYPE
+            compressed = camera_topic.endswith(bags.COMPRESSED_SUFFIX)
+            msgtype = bags.COMPRESSED_MSGTYPE if compressed else bags.IMAGE_MSGTYPE
         self._ros = BackgroundNode(name, domain_id)
         self.context, self.node = self._ros.context, self._ros.node
         self.camera_topic = camera_topic
@@ -139,7 +141,7 @@ class Collector:
             # best effort matches reliable and best-effort cameras alike (as the node's sensor-data QoS)
             camera_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                                     reliability=ReliabilityPolicy.BEST_EFFORT)
-            camera_type = CompressedImage if msgtype == bag_io.COMPRESSED_MSGTYPE else Image
+            camera_type = CompressedImage if msgtype == bags.COMPRESSED_MSGTYPE else Image
             self.node.create_subscription(camera_type, camera_topic, self._on_camera, camera_qos)
         self.replayer = ImageReplayer(self.node, camera_topic, clock=clock, msgtype=msgtype) if replay else None
         self._ros.start()
@@ -307,9 +309,9 @@ def record(options: LiveOptions) -> LiveRecording:
     """Listen to the node (and replay the bag, unless listening only) until it goes quiet."""
     if not options.listen_only and options.bag is None:
         raise LiveError("replaying needs --bag; or listen only (--listen-only) while you play it yourself")
-    expected = bag_io.count_image_messages(options.bag, options.topic) if options.bag else None  # checks the topic
+    expected = bags.count_image_messages(options.bag, options.topic) if options.bag else None  # checks the topic
     if options.bag:  # a compressed recording: its /compressed topic, as CompressedImage
-        topic, msgtype = bag_io.resolve_image_topic(options.bag, options.topic)
+        topic, msgtype = bags.resolve_image_topic(options.bag, options.topic)
         options = replace(options, topic=topic)
     else:
         msgtype = None
@@ -342,7 +344,7 @@ def _replay(collector: Collector, options: LiveOptions, expected: int | None) ->
             f"{options.topic} (ROS domain {collector.context.get_domain_id()}). Start the node first, e.g. "
             f"`predictor_node --ros-args --params-file config/predictor.yaml -r /camera/image_raw:={options.topic}`")
     time.sleep(SETTLE_S)
-    images = bag_io.read_raw_images(options.bag, options.topic)
+    images = bags.read_raw_images(options.bag, options.topic)
     with tqdm(images, total=expected, desc="replaying", unit="frame", disable=not options.progress) as bar:
         sent = collector.replayer.play(bar, options.rate)
     collector.wait_until_quiet(quiet=options.idle_timeout, timeout=options.idle_timeout + options.wait)

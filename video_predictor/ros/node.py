@@ -36,22 +36,15 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from video_predictor.backends import ModelLoadError, create_predictor
-from video_predictor.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
-from video_predictor.frame_buffer import FrameBuffer, PushResult, choose_period
-from video_predictor.image_codec import (
-    ImageError,
-    array_to_image,
-    decode_image_message,
-    float_array_to_image,
-    match_channels,
-    output_encoding,
-    unit_to_uint8,
-)
-from video_predictor.node_diagnostics import NodeStats, StatsSnapshot, diagnostic_status
-from video_predictor.node_parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
-from video_predictor.predictor import Prediction, PredictionError, Predictor
-from video_predictor.preprocess import fit_to_model
-from video_predictor.topics import (
+from video_predictor.ros.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
+from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
+from video_predictor.core.pixels import ImageError, decode_image_message, match_channels, output_encoding, unit_to_uint8
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
+from video_predictor.ros.diagnostics import NodeStats, StatsSnapshot, diagnostic_status
+from video_predictor.ros.parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
+from video_predictor.core.predictor import Prediction, PredictionError, Predictor
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.contract import (
     DIAGNOSTICS_TOPIC,
     FRAMES_TOPIC,
     PREDICTED_CAMERA_INFO_TOPIC,
@@ -61,7 +54,7 @@ from video_predictor.topics import (
     camera_info_topic,
     compressed_topic,
 )
-from video_predictor.topics import CAMERA_TOPIC as INPUT_TOPIC
+from video_predictor.contract import CAMERA_TOPIC as INPUT_TOPIC
 
 NODE_NAME = "predictor_node"
 
@@ -130,7 +123,7 @@ def prediction_stamps_ns(newest_ns: int, period_s: float, horizon: int) -> list[
 class PredictorNode(Node):
     """Subscribes to camera images and publishes predicted frames, uncertainty and diagnostics.
 
-    Set-up is in two steps, which video_predictor.lifecycle_node runs as lifecycle
+    Set-up is in two steps, which video_predictor.ros.lifecycle_node runs as lifecycle
     transitions: _configure (load the model, publishers, the inference thread) and
     _activate (subscribe to the camera); this node runs both at once.
     """
@@ -226,7 +219,7 @@ class PredictorNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         """Keep the predicted frames' camera model: the camera's K and P with the crop and
-        resize the node applies (video_predictor.camera_info)."""
+        resize the node applies (video_predictor.ros.camera_info)."""
         md = self.predictor.metadata
         if msg.width == 0 or msg.height == 0 or not any(msg.k):
             self.get_logger().warning("camera_info without image size or K (uncalibrated camera?); ignored",

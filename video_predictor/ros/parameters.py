@@ -19,7 +19,7 @@ from rclpy.qos import ReliabilityPolicy
 
 from video_predictor.backends import BACKENDS, PRECISIONS
 from video_predictor.backends.sampling import PUBLISH_CHOICES
-from video_predictor.frame_buffer import FrameBuffer
+from video_predictor.core.frame_buffer import FrameBuffer
 
 RELIABILITIES = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 # image_transport names: raw = sensor_msgs/Image on the camera topic, compressed =

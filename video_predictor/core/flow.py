@@ -1,8 +1,9 @@
-"""Classical predictors every model is compared against: copy the last frame, and
-extrapolate the last frame's optical flow (the contract's recipe).
+"""Classical optical-flow extrapolation (OpenCV Farneback), the contract's recipe.
 
-Both take (N, H, W, C) uint8 frames, oldest first (RGB, or grey with C = 1), and return
-(K, H, W, C) uint8 predictions for 1..K frames ahead.
+It is two things at once: the flow baseline every model is scored against, and the
+flow-anchored model's input (its backward flow is computed before the graph). One
+definition serves both so the model's anchor and the evaluator's baseline cannot drift.
+Frames are (N, H, W, C) uint8, oldest first (RGB, or grey with C = 1).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 
 
-def _check_frames(frames: np.ndarray, needed: int) -> np.ndarray:
+def check_frames(frames: np.ndarray, needed: int) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] not in (1, 3) or frames.dtype != np.uint8:
         raise ValueError(f"expected (N, H, W, 1 or 3) uint8 frames, got {frames.shape} {frames.dtype}")
@@ -22,16 +23,9 @@ def _check_frames(frames: np.ndarray, needed: int) -> np.ndarray:
     return frames
 
 
-def _check_horizon(horizon: int) -> None:
+def check_horizon(horizon: int) -> None:
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
-
-
-def copy_last(frames: np.ndarray, horizon: int) -> np.ndarray:
-    """The last observed frame, repeated for every future step."""
-    frames = _check_frames(frames, 1)
-    _check_horizon(horizon)
-    return np.repeat(frames[-1:], horizon, axis=0)
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:
@@ -65,15 +59,15 @@ class FlowExtrapolation:
 
     def backward_flow(self, frames: np.ndarray) -> np.ndarray:
         """(H, W, 2) float32 flow from the last frame to the one before."""
-        frames = _check_frames(frames, 2)
+        frames = check_frames(frames, 2)
         return cv2.calcOpticalFlowFarneback(
             _grey(frames[-1]), _grey(frames[-2]), None,
             self.pyr_scale, self.levels, self.winsize, self.iterations, self.poly_n, self.poly_sigma, 0,
         )
 
     def __call__(self, frames: np.ndarray, horizon: int) -> np.ndarray:
-        frames = _check_frames(frames, 2)
-        _check_horizon(horizon)
+        frames = check_frames(frames, 2)
+        check_horizon(horizon)
         flow = self.backward_flow(frames)
         last = frames[-1]
         h, w = last.shape[:2]

@@ -1,9 +1,9 @@
 """Reading and writing camera images in ROS bags with rosbags (no ROS installation needed).
 
 Reading accepts rosbag2 (sqlite3 or mcap) and ROS 1 bags and decodes images with the
-node's own rules (video_predictor.image_codec), so offline evaluation sees the pixels the
+node's own rules (video_predictor.core.pixels), so offline evaluation sees the pixels the
 node would see. Image topics are sensor_msgs/Image or sensor_msgs/CompressedImage (JPEG,
-PNG; video_predictor.compressed); asked for a topic the bag lacks, the reader takes
+PNG; video_predictor.core.compressed); asked for a topic the bag lacks, the reader takes
 ``<topic>/compressed`` where the bag has that (image_transport's name for it), so
 ``--topic /camera/image_raw`` finds a recording of ``/camera/image_raw/compressed``.
 """
@@ -19,8 +19,8 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
-from video_predictor.compressed import encode_compressed
-from video_predictor.image_codec import BYTES_PER_PIXEL, ImageError, decode_image_message
+from video_predictor.core.compressed import encode_compressed
+from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError, decode_image_message
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
 COMPRESSED_MSGTYPE = "sensor_msgs/msg/CompressedImage"

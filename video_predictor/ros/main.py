@@ -23,7 +23,7 @@ def _quiet_signals() -> None:
 
 def main() -> int:
     _quiet_signals()
-    from video_predictor.node import main as node_main
+    from video_predictor.ros.node import main as node_main
 
     return node_main()
 
@@ -31,7 +31,7 @@ def main() -> int:
 def lifecycle_main() -> int:
     """``predictor_lifecycle_node``: the same node as a managed (lifecycle) node."""
     _quiet_signals()
-    from video_predictor.lifecycle_node import main as lifecycle_node_main
+    from video_predictor.ros.lifecycle_node import main as lifecycle_node_main
 
     return lifecycle_node_main()
 

@@ -6,15 +6,8 @@ import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from video_predictor.image_codec import (
-    ImageError,
-    array_to_image,
-    float_array_to_image,
-    image_to_array,
-    match_channels,
-    output_encoding,
-    unit_to_uint8,
-)
+from video_predictor.core.pixels import ImageError, image_to_array, match_channels, output_encoding, unit_to_uint8
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 
 H, W = 5, 7
 RNG = np.random.default_rng(0)
