@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from video_predictor.contract import split_ns, stamp_to_ns
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import resident_mb, rss_growth_mb  # noqa: E402 - the soak's VmRSS reader and growth measure, shared
@@ -108,10 +109,10 @@ class Listener:
         from sensor_msgs.msg import Image
 
         from video_predictor.ros.background_node import BackgroundNode
-        from video_predictor.ros.diagnostics import STATUS_NAME
+        from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
         from video_predictor.ros.replay import ImageReplayer
 
-        self._status_name = STATUS_NAME
+        self._status_name = DIAGNOSTICS_STATUS_NAME
         self._ros = BackgroundNode("bench_e2e_listener", self.domain_id)
         self.context, self.node = self._ros.context, self._ros.node
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
@@ -122,7 +123,7 @@ class Listener:
         self._ros.start()
 
     def _on_frame(self, msg) -> None:
-        self.frames.append((msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, time.monotonic()))
+        self.frames.append((stamp_to_ns(msg.header.stamp), time.monotonic()))
 
     def _on_map(self, _msg) -> None:
         self.maps_received += 1
@@ -166,7 +167,7 @@ def camera_stream(clip: list[np.ndarray], first_index: int, count: int, rate_hz:
         stamp_ns = FIRST_STAMP_NS + i * CAMERA_PERIOD_NS
         msg = Image(height=h, width=w, encoding="rgb8", step=3 * w, data=clip[i % len(clip)].tobytes())
         msg.header.frame_id = "camera"
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = split_ns(stamp_ns)
         yield RawImage(stamp_ns, round((i - first_index) * 1e9 / rate_hz), serialize_message(msg))
 
 

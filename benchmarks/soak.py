@@ -51,8 +51,9 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from video_predictor.ros.background_node import BackgroundNode, wait_until
-from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
 from video_predictor.io.video import carphone_clip, video_frames
+from video_predictor.contract import split_ns, stamp_to_ns
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERA_RATE_HZ = 30.0
@@ -248,7 +249,7 @@ def image_msg(pixels: np.ndarray, encoding: str, stamp_ns: int, frame_id: str) -
     height, width, channels = pixels.shape
     msg = Image(height=height, width=width, encoding=encoding, step=width * channels)
     msg.header.frame_id = frame_id
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = split_ns(stamp_ns)
     msg.data = np.ascontiguousarray(pixels).tobytes()
     return msg
 
@@ -334,7 +335,7 @@ class Observer:
 
     def _on_diagnostics(self, array: DiagnosticArray) -> None:
         for status in array.status:
-            if status.name == STATUS_NAME:
+            if status.name == DIAGNOSTICS_STATUS_NAME:
                 values = {kv.key: kv.value for kv in status.values}
                 level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
                 with self._lock:
@@ -358,7 +359,7 @@ class Observer:
         self._record(self.maps, msg, ok)
 
     def _record(self, parser: GroupParser | None, msg: Image, ok: bool) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_to_ns(msg.header.stamp)
         with self._lock:
             if parser is None:  # before the node's horizon is known: cannot happen, no frame was sent yet
                 self.bad_layout += 1

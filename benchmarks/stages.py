@@ -37,6 +37,7 @@ from video_predictor.ros.image_messages import array_to_image, float_array_to_im
 from video_predictor.core.predictor import Predictor
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.io.video import carphone_clip, video_frames
+from video_predictor.contract import split_ns, stamp_to_ns
 
 STAGES = ("decode", "preprocess", "buffer", "inference", "postprocess", "publish")
 CAMERA_PERIOD_NS = round(1e9 / 30.0)
@@ -106,7 +107,7 @@ def camera_messages(clip: list[np.ndarray], count: int, period_ns: int = CAMERA_
         h, w, _ = rgb.shape
         msg = Image(height=h, width=w, encoding="rgb8", step=3 * w, data=rgb.tobytes())
         msg.header.frame_id = "camera"
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(FIRST_STAMP_NS + i * period_ns, 1_000_000_000)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = split_ns(FIRST_STAMP_NS + i * period_ns)
         messages.append(deserialize_message(serialize_message(msg), Image))
     return messages
 
@@ -177,7 +178,7 @@ def time_stages(predictor: Predictor, messages: list, publish: PublishTarget | N
         t1 = clock()
         frame = match_channels(fit_to_model(image, md.height, md.width), md.channels)
         t2 = clock()
-        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp_ns = stamp_to_ns(msg.header.stamp)
         buffer.push(stamp_ns / 1e9, frame, (msg.height, msg.width, encoding, msg.header.frame_id))
         sequence = buffer.sequence() if buffer.ready else None
         t3 = clock()

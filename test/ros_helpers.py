@@ -20,7 +20,8 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.contract import split_ns, stamp_to_ns
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ def qos(reliable: bool, depth: int = 10) -> QoSProfile:
 
 
 def stamp_ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    return stamp_to_ns(msg.header.stamp)
 
 
 def image_msg(pixels: np.ndarray, encoding: str, stamp: int, frame_id: str) -> Image:
@@ -73,7 +74,7 @@ def image_msg(pixels: np.ndarray, encoding: str, stamp: int, frame_id: str) -> I
     h, w, c = pixels.shape
     msg = Image(height=h, width=w, encoding=encoding, step=w * c)
     msg.header.frame_id = frame_id
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = split_ns(stamp)
     msg.data = np.ascontiguousarray(pixels).tobytes()
     return msg
 
@@ -105,7 +106,7 @@ def prediction_period(values: dict[str, str], camera_period_s: float) -> float:
 def diagnostic_values(array: DiagnosticArray) -> tuple[int, str, dict[str, str]] | None:
     """(level, message, values) of the node's status in ``array``, or None if absent."""
     for status in array.status:
-        if status.name == STATUS_NAME:
+        if status.name == DIAGNOSTICS_STATUS_NAME:
             level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
             return level, status.message, {kv.key: kv.value for kv in status.values}
     return None

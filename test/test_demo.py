@@ -27,8 +27,9 @@ from video_predictor.evaluation import demo
 from video_predictor.backends import default_model_path
 from video_predictor.ros.image_messages import array_to_image
 from video_predictor.evaluation.metrics import PSNR_CAP_DB, psnr
-from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
 from video_predictor.ros.replay import Published
+from video_predictor.contract import split_ns
 
 CAMERA_NS = 33_366_667  # 29.97 fps, as the carphone clip
 PERIOD_S = 1 / 30  # the model's period: close to, but not, the camera's
@@ -40,7 +41,7 @@ DOMAIN = 1 + (os.getpid() + 50) % 100  # not the node tests' domain (1 + pid % 1
 def received(stamp: int, arrived: float = 0.0, pixels: np.ndarray | None = None) -> demo.Received:
     pixels = np.zeros((16, 16, 3), np.uint8) if pixels is None else pixels
     header = Header(frame_id="camera")
-    header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+    header.stamp.sec, header.stamp.nanosec = split_ns(stamp)
     return demo.Received(stamp, arrived, array_to_image(pixels, "rgb8", header))
 
 
@@ -116,13 +117,13 @@ class EchoNode:
         for stamp in node_stamps(demo.stamp_ns(msg)):
             out = Image(height=msg.height, width=msg.width, encoding=msg.encoding, step=msg.step, data=msg.data)
             out.header.frame_id = msg.header.frame_id
-            out.header.stamp.sec, out.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+            out.header.stamp.sec, out.header.stamp.nanosec = split_ns(stamp)
             self.frames.publish(out)
             self.uncertainty.publish(out)
 
     def _on_timer(self) -> None:
         values = [KeyValue(key="horizon", value=str(K)), KeyValue(key="frame_period", value=f"{PERIOD_S:.6f}")]
-        self.diagnostics.publish(DiagnosticArray(status=[DiagnosticStatus(name=STATUS_NAME, values=values)]))
+        self.diagnostics.publish(DiagnosticArray(status=[DiagnosticStatus(name=DIAGNOSTICS_STATUS_NAME, values=values)]))
 
     def close(self) -> None:
         self.executor.shutdown()

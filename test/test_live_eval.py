@@ -33,6 +33,7 @@ from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.ros.replay import Published
+from video_predictor.contract import split_ns
 
 TOPIC = "/camera/image_raw"
 N, K, SIZE = 3, 4, 32
@@ -53,7 +54,7 @@ def stamp(i: int) -> int:
 
 def message(pixels: np.ndarray, stamp_ns: int, std: float | None = None):
     header = Header(frame_id="camera")
-    header.stamp.sec, header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    header.stamp.sec, header.stamp.nanosec = split_ns(stamp_ns)
     if std is not None:
         return float_array_to_image(np.full(pixels.shape[:2], std, np.float32), header)
     return array_to_image(pixels, "rgb8", header)

@@ -19,7 +19,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from ros_helpers import REPO, ProbeNode, image_msg, node_command, qos, ros_env, stamp_ns, stop_process, unique_domain_id
 from video_predictor.ros.camera_info import fitted_intrinsics
 from video_predictor.core.compressed import encode_compressed
-from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.io.video import carphone_clip, video_frames
 
@@ -56,7 +56,7 @@ class Recorder(ProbeNode):
 
     def _on_diagnostics(self, array: DiagnosticArray) -> None:
         for status in array.status:
-            if status.name == STATUS_NAME:  # told apart by hardware_id: the node's full name
+            if status.name == DIAGNOSTICS_STATUS_NAME:  # told apart by hardware_id: the node's full name
                 self.diagnostics[status.hardware_id] = {kv.key: kv.value for kv in status.values}
 
 

@@ -34,6 +34,9 @@ from video_predictor.backends import tensorrt_available
 from video_predictor.backends.tensorrt_backend import DEFAULT_MAX_BATCH
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import load_model_file
+from video_predictor.core.onnx_schema import (
+    FLOW_INPUT, FRAMES_INPUT, FRAMES_OUTPUT, NOISE_INPUT, SAMPLE_OUTPUT, UNCERTAINTY_OUTPUT,
+)
 from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 from video_predictor.core.predictor import flow_input
 
@@ -61,17 +64,17 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
     graph = PredictorGraph(model, metadata.horizon, with_sample=stochastic).eval()
     example = torch.rand(1, metadata.input_frames, metadata.height, metadata.width, metadata.channels) * 255
     args: tuple[torch.Tensor, ...] = (example,)
-    input_names, output_names = ["frames"], ["predicted_frames", "uncertainty"]
-    dynamic_axes = {"frames": {0: "batch"}, "predicted_frames": {0: "batch"}, "uncertainty": {0: "batch"}}
+    input_names, output_names = [FRAMES_INPUT], [FRAMES_OUTPUT, UNCERTAINTY_OUTPUT]
+    dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
     if graph.flow_input:  # the classical flow, computed before the graph (predictor.flow_input)
         args = (example, torch.randn(1, metadata.height, metadata.width, 2) * 2)
-        input_names.append("flow")
-        dynamic_axes["flow"] = {0: "batch"}
+        input_names.append(FLOW_INPUT)
+        dynamic_axes[FLOW_INPUT] = {0: "batch"}
     if stochastic:
         args = (example, torch.randn(model.noise_shape(1, 2, metadata.horizon)))
-        input_names.append("noise")
-        output_names.append("predicted_sample")
-        dynamic_axes.update({"noise": {0: "batch", 1: "samples"}, "predicted_sample": {0: "batch"}})
+        input_names.append(NOISE_INPUT)
+        output_names.append(SAMPLE_OUTPUT)
+        dynamic_axes.update({NOISE_INPUT: {0: "batch", 1: "samples"}, SAMPLE_OUTPUT: {0: "batch"}})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.onnx")
     torch.onnx.export(
@@ -97,7 +100,7 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
         noise = np.random.default_rng(1).standard_normal(model.noise_shape(len(inputs), 3, metadata.horizon)).astype(np.float32)
     if graph.flow_input:
         noise = flow_input(inputs.astype(np.uint8), metadata.flow_input)  # the second input: real flow of the check frames
-    diff = _max_difference(graph, tmp, inputs.astype(np.float32), noise, "flow" if graph.flow_input else "noise")
+    diff = _max_difference(graph, tmp, inputs.astype(np.float32), noise, FLOW_INPUT if graph.flow_input else NOISE_INPUT)
     if diff > TOLERANCE:
         tmp.unlink()
         raise ExportError(f"ONNX Runtime differs from PyTorch by {diff:.2e} (> {TOLERANCE:.0e}); file not written")
@@ -106,12 +109,12 @@ def export_onnx(checkpoint: Path, out: Path, horizon: int = 0, verify_inputs: np
 
 
 def _max_difference(graph: torch.nn.Module, onnx_path: Path, inputs: np.ndarray, noise: np.ndarray | None = None,
-                    second_input: str = "noise") -> float:
+                    second_input: str = NOISE_INPUT) -> float:
     """Largest |ORT - torch| over all outputs, for the same inputs (and noise or flow)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    feed = {"frames": inputs} if noise is None else {"frames": inputs, second_input: noise}
+    feed = {FRAMES_INPUT: inputs} if noise is None else {FRAMES_INPUT: inputs, second_input: noise}
     ort_outputs = session.run(None, feed)
     with torch.inference_mode():
         torch_outputs = graph(torch.from_numpy(inputs)) if noise is None else graph(torch.from_numpy(inputs), torch.from_numpy(noise))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from video_predictor.backends.engine_cache import PRECISIONS  # TensorRT engine precision; I/O stays FP32
+from video_predictor.core.onnx_schema import NOISE_INPUT
 from video_predictor.core.predictor import ModelLoadError, Predictor
 
 BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
@@ -97,7 +98,7 @@ def _is_stochastic(onnx_path: Path) -> bool:
 
     graph = onnx.load(str(onnx_path), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
-    return any(i.name == "noise" for i in graph.input if i.name not in initializers)
+    return any(i.name == NOISE_INPUT for i in graph.input if i.name not in initializers)
 
 
 def _choose_backend(model: Path, device: str) -> BackendChoice:

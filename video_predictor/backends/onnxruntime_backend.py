@@ -15,11 +15,11 @@ import numpy as np
 
 from video_predictor.backends.sampling import check_publish, check_samples, draw_noise
 from video_predictor.core.metadata import MetadataError, ModelMetadata
+from video_predictor.core.onnx_schema import (
+    FLOW_INPUT, FRAMES_INPUT, FRAMES_OUTPUT, NOISE_INPUT, SAMPLE_OUTPUT, UNCERTAINTY_OUTPUT,
+)
 from video_predictor.core.predictor import Prediction, Predictor
 
-NOISE_INPUT = "noise"  # as training.export names it
-FLOW_INPUT = "flow"
-SAMPLE_OUTPUT = "predicted_sample"
 
 
 class OnnxRuntimePredictor(Predictor):
@@ -80,7 +80,7 @@ class OnnxRuntimePredictor(Predictor):
         self.samples = check_samples(samples)  # may be changed between calls (node parameter)
         self.publish = check_publish(publish)
         self.rng = np.random.default_rng(seed)
-        self._input = "frames" if "frames" in inputs else self.session.get_inputs()[0].name
+        self._input = FRAMES_INPUT if FRAMES_INPUT in inputs else self.session.get_inputs()[0].name
         self._outputs = outputs
 
     def _session_for(self, batch: int):
@@ -97,5 +97,5 @@ class OnnxRuntimePredictor(Predictor):
         # The graph rolls out its own K; noise for all K, outputs cut to the horizon asked for.
         feed[NOISE_INPUT] = draw_noise(self.rng, len(frames), self.samples, self.metadata.horizon, self._z_dim)
         results = dict(zip(self._outputs, session.run(None, feed)))
-        chosen = results["predicted_frames"] if check_publish(self.publish) == "mean" else results[SAMPLE_OUTPUT]
-        return Prediction(chosen[:, : self.horizon], results["uncertainty"][:, : self.horizon])
+        chosen = results[FRAMES_OUTPUT] if check_publish(self.publish) == "mean" else results[SAMPLE_OUTPUT]
+        return Prediction(chosen[:, : self.horizon], results[UNCERTAINTY_OUTPUT][:, : self.horizon])

@@ -21,10 +21,11 @@ import numpy as np
 
 from video_predictor.backends.engine_cache import CacheResult, EngineCacheError, default_engine_path, load_or_build, make_key
 from video_predictor.core.metadata import MetadataError, ModelMetadata
+from video_predictor.core.onnx_schema import FLOW_INPUT, FRAMES_OUTPUT, UNCERTAINTY_OUTPUT
 from video_predictor.core.predictor import Prediction, PredictionError, Predictor
 
 log = logging.getLogger("video_predictor.backends.tensorrt")
-OUTPUT_NAMES = ("predicted_frames", "uncertainty")  # as training.export names them
+OUTPUT_NAMES = (FRAMES_OUTPUT, UNCERTAINTY_OUTPUT)
 DEFAULT_MAX_BATCH = 4
 
 

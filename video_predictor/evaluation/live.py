@@ -54,10 +54,11 @@ from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, Stre
 from video_predictor.core.frame_buffer import FrameBuffer, PushResult
 from video_predictor.core.pixels import ImageError, decode_image_message, image_to_array, match_channels
 from video_predictor.core.metadata import CAMERA_PERIOD
-from video_predictor.ros.diagnostics import STATUS_NAME
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.ros.replay import ImageReplayer, Published
+from video_predictor.contract import stamp_to_ns
 
 CAMERA_TOPIC = "/camera/image_raw"
 FRAMES_TOPIC = "/predicted_frames"
@@ -89,7 +90,7 @@ class CameraArrival(NamedTuple):
 
 
 def stamp_ns(msg) -> int:
-    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    return stamp_to_ns(msg.header.stamp)
 
 
 def float_image(msg: Image) -> np.ndarray:
@@ -176,7 +177,7 @@ class Collector:
 
     def _on_diagnostics(self, array: DiagnosticArray) -> None:
         for status in array.status:
-            if status.name == STATUS_NAME:
+            if status.name == DIAGNOSTICS_STATUS_NAME:
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
                 self.diagnostics_arrived = time.monotonic()
                 size = parse_resolution(self.diagnostics.get("resolution", ""))

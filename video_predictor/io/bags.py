@@ -21,6 +21,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from video_predictor.core.compressed import encode_compressed
 from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError, decode_image_message
+from video_predictor.contract import split_ns, stamp_to_ns
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
 COMPRESSED_MSGTYPE = "sensor_msgs/msg/CompressedImage"
@@ -64,7 +65,7 @@ def _stamp_ns(stamp_s: float) -> int:
 def _ros2_image(typestore, stamp_ns: int, frame_id: str, height: int, width: int, encoding: str,
                is_bigendian: int, step: int, data: np.ndarray):
     types = typestore.types
-    stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+    stamp = types["builtin_interfaces/msg/Time"](*split_ns(stamp_ns))
     return types[IMAGE_MSGTYPE](
         header=types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id),
         height=height, width=width, encoding=encoding, is_bigendian=is_bigendian, step=step, data=data,
@@ -73,7 +74,7 @@ def _ros2_image(typestore, stamp_ns: int, frame_id: str, height: int, width: int
 
 def _ros2_compressed(typestore, stamp_ns: int, frame_id: str, format_string: str, data: np.ndarray):
     types = typestore.types
-    stamp = types["builtin_interfaces/msg/Time"](sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+    stamp = types["builtin_interfaces/msg/Time"](*split_ns(stamp_ns))
     return types[COMPRESSED_MSGTYPE](header=types["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id),
                                      format=format_string, data=data)
 
@@ -243,7 +244,7 @@ def read_raw_images(path: str | Path, topic: str) -> Iterator[RawImage]:
     try:
         for connection, log_time, raw in reader.messages(connections=_image_connections(reader, path, topic)):
             msg = reader.deserialize(raw, connection.msgtype)
-            stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp_ns = stamp_to_ns(msg.header.stamp)
             msgtype = ROS2_MSGTYPE[connection.msgtype]
             if not reader.is2 and msgtype == IMAGE_MSGTYPE:
                 ros2 = _ros2_image(typestore, stamp_ns, msg.header.frame_id, msg.height, msg.width, msg.encoding,

@@ -15,7 +15,10 @@ from typing import Mapping
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-STATUS_NAME = "video_predictor: predictor_node"
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.contract import DiagnosticKey as Key
+from video_predictor.contract import frames_key
+
 
 #: Where every input frame goes. Each one is counted in ``received`` in the same atomic
 #: update as its first outcome, and every later update moves it between outcomes, so any
@@ -130,18 +133,18 @@ def diagnostic_status(now: StatsSnapshot, before: StatsSnapshot | None, info: Ma
     """The node's DiagnosticStatus: ``info`` (backend, model, ...) first, then latency and counters."""
     level, message = health(now, before)
     values = {str(k): str(v) for k, v in info.items()}
-    values["latency_ms_last"] = _ms(now.latencies_ms[-1] if now.latencies_ms else math.nan)
-    values["latency_ms_p50"] = _ms(now.latency_ms(50))
-    values["latency_ms_p99"] = _ms(now.latency_ms(99))
+    values[Key.LATENCY_MS_LAST] = _ms(now.latencies_ms[-1] if now.latencies_ms else math.nan)
+    values[Key.LATENCY_MS_P50] = _ms(now.latency_ms(50))
+    values[Key.LATENCY_MS_P99] = _ms(now.latency_ms(99))
     for counter in COUNTERS:
-        key = counter if counter == "buffer_restarts" else f"frames_{counter}"
+        key = Key.BUFFER_RESTARTS if counter == "buffer_restarts" else frames_key(counter)
         values[key] = str(now.counts[counter])
-    values["last_error"] = now.last_error
-    values["last_buffer_restart"] = now.last_restart
-    values["warning"] = now.warning
+    values[Key.LAST_ERROR] = now.last_error
+    values[Key.LAST_BUFFER_RESTART] = now.last_restart
+    values[Key.WARNING] = now.warning
     return DiagnosticStatus(
         level=level,
-        name=STATUS_NAME,
+        name=DIAGNOSTICS_STATUS_NAME,
         message=message,
         hardware_id="",
         values=[KeyValue(key=k, value=v) for k, v in values.items()],

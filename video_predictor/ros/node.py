@@ -53,8 +53,12 @@ from video_predictor.contract import (
     UNCERTAINTY_TOPIC,
     camera_info_topic,
     compressed_topic,
+    prediction_stamps_ns,
+    split_ns,
+    stamp_to_ns,
 )
 from video_predictor.contract import CAMERA_TOPIC as INPUT_TOPIC
+from video_predictor.contract import DiagnosticKey as Key
 
 NODE_NAME = "predictor_node"
 
@@ -106,18 +110,9 @@ class InferenceJob:
     last_interval: float = 1.0  # time between the two newest frames, in prediction periods
 
 
-def stamp_to_ns(stamp: Time) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
 def ns_to_stamp(ns: int) -> Time:
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def prediction_stamps_ns(newest_ns: int, period_s: float, horizon: int) -> list[int]:
-    """Stamps of predictions k = 1..horizon: newest + k*period, to the nearest nanosecond
-    (each rounded on its own, so rounding errors do not add up over k)."""
-    return [newest_ns + round(k * period_s * 1e9) for k in range(1, horizon + 1)]
+    sec, nanosec = split_ns(ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 class PredictorNode(Node):
@@ -365,18 +360,18 @@ class PredictorNode(Node):
         now = self.stats.snapshot()
         md = self.predictor.metadata
         info = {
-            "backend": self.predictor.backend_name,
-            "backend_reason": self.backend_reason,
-            "model": self.settings.model or "(packaged default)",
-            "input_frames": md.input_frames,
-            "horizon": self.horizon,
-            "resolution": f"{md.height}x{md.width}",
+            Key.BACKEND: self.predictor.backend_name,
+            Key.BACKEND_REASON: self.backend_reason,
+            Key.MODEL: self.settings.model or "(packaged default)",
+            Key.INPUT_FRAMES: md.input_frames,
+            Key.HORIZON: self.horizon,
+            Key.RESOLUTION: f"{md.height}x{md.width}",
             # the prediction period in use, full precision: clients compute stamps from it (camera
             # mode: as measured now, over a restart the camera's recent rate; nan before any)
-            "frame_period": repr(float(self.buffer.period or self.buffer.camera_period or "nan")),
-            "prediction_period_source": self.period_source,  # camera, model or parameter
-            "model_frame_period": str(md.frame_period),
-            "camera_period": repr(float(self.buffer.camera_period or "nan")),
+            Key.FRAME_PERIOD: repr(float(self.buffer.period or self.buffer.camera_period or "nan")),
+            Key.PREDICTION_PERIOD_SOURCE: self.period_source,  # camera, model or parameter
+            Key.MODEL_FRAME_PERIOD: str(md.frame_period),
+            Key.CAMERA_PERIOD: repr(float(self.buffer.camera_period or "nan")),
         }
         status = diagnostic_status(now, self._last_report, info)
         status.hardware_id = self.get_fully_qualified_name()  # tells namespaced nodes apart

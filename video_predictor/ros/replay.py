@@ -26,6 +26,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
 
 from video_predictor.io import bags
+from video_predictor.contract import split_ns
 
 DEFAULT_TOPIC = "/camera/image_raw"
 CLOCK_TOPIC = "/clock"
@@ -72,7 +73,7 @@ class ImageReplayer:
             if delay > 0:
                 time.sleep(delay)
             if self.clock_publisher is not None:
-                sec, nanosec = divmod(image.log_time_ns, 1_000_000_000)
+                sec, nanosec = split_ns(image.log_time_ns)
                 self.clock_publisher.publish(Clock(clock=Time(sec=sec, nanosec=nanosec)))
             self.publisher.publish(image.cdr)  # raw CDR: the recorded message, unchanged
             sent.append(Published(image.stamp_ns, time.monotonic()))
