@@ -175,7 +175,7 @@ def latencies_ms(frames: list[tuple[int, float]], sent: list, period_s: float, h
     """Published -> K-th predicted frame received, ms, for every input that got its K-th frame.
 
     The node publishes k = 1..K in order, so frames are grouped by arrival order with
-    ``live_eval.assign_horizons`` (stamps alone are ambiguous when the camera and the model
+    ``video_predictor.evaluation.live.assign_horizons`` (stamps alone are ambiguous when the camera and the model
     run at the same period)."""
     from video_predictor.evaluation.live import Received, assign_horizons
 

@@ -52,7 +52,7 @@ def test_console_script_is_installed_where_ros2_run_looks(install_tree, name):
 def test_installed_node_runs_from_the_install_tree(install_tree, tmp_path):
     """The installed script starts and validates its parameters (exit 2 on a bad one)."""
     site_packages = next(install_tree.glob("lib/python3*/site-packages"))
-    assert (site_packages / "video_predictor" / "node.py").is_file()
+    assert (site_packages / "video_predictor" / "ros" / "node.py").is_file()  # subpackages install too
     assert (site_packages / "video_predictor" / "pretrained" / "default.onnx").is_file()  # the default model ships
     env = dict(os.environ, PYTHONPATH=str(site_packages), ROS_DOMAIN_ID=str(1 + os.getpid() % 100),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")

@@ -111,12 +111,12 @@ def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
     assert result["resolution"] == [SIZE, SIZE] and result["input_frames"] == N and result["frame_period"] == PERIOD
     assert result["uncertainty"]["coverage_2sigma"] == [1.0] * K
     assert set(result["live"]) == LIVE_KEYS
-    live = result["live"]
-    assert (live["inputs_expected"], live["inputs_predicted"], live["complete_sets"]) == (16 - N + 1,) * 3
-    assert live["beyond_recording"] == K  # the last K inputs predict past the end of the recording
-    assert result["frames_dropped"] == 0 and live["node"] == {"frames_dropped": 0}
+    counts = result["live"]
+    assert (counts["inputs_expected"], counts["inputs_predicted"], counts["complete_sets"]) == (16 - N + 1,) * 3
+    assert counts["beyond_recording"] == K  # the last K inputs predict past the end of the recording
+    assert result["frames_dropped"] == 0 and counts["node"] == {"frames_dropped": 0}
     assert result["latency_ms"] == {"p50": pytest.approx(15.0 + K), "p99": pytest.approx(15.0 + K)}
-    assert live["latency_count"] == 16 - N + 1 and "published by the replayer" in result["latency_measured"]
+    assert counts["latency_count"] == 16 - N + 1 and "published by the replayer" in result["latency_measured"]
     assert (result["mode"], result["backend"], result["model_file"]) == ("live", "fake", "fake.onnx")
 
 
@@ -137,9 +137,9 @@ def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
     del recording.frames[-2], recording.uncertainty[-1]  # the last input's set lacks its k = K frame and map
     result = live.score_recording(recording)
 
-    live = result["live"]
-    assert result["frames_dropped"] == 2 and live["inputs_predicted"] == live["inputs_expected"] - 2
-    assert (live["unmatched_frames"], live["incomplete_sets"], live["beyond_recording"]) == (1, 1, K - 1)
+    counts = result["live"]
+    assert result["frames_dropped"] == 2 and counts["inputs_predicted"] == counts["inputs_expected"] - 2
+    assert (counts["unmatched_frames"], counts["incomplete_sets"], counts["beyond_recording"]) == (1, 1, K - 1)
     assert result["frames"] == 16 - N - K + 1 - 2
     assert result["model"] == result["copy_last"]  # copying the input is what copy-last does
 
@@ -156,9 +156,9 @@ def test_a_late_or_lost_truth_frame_leaves_its_predictions_unscored():
     recording = session(frames, lambda i, k: frames[i])
     del recording.camera[8]  # never arrived here: our buffer restarts, and nothing can be scored against it
     result = live.score_recording(recording)
-    live = result["live"]
+    counts = result["live"]
     assert result["stream"]["restarts"] == 1
-    assert live["no_input_sequence"] > 0 and result["frames"] < score_offline(frames)["frames"]
+    assert counts["no_input_sequence"] > 0 and result["frames"] < score_offline(frames)["frames"]
 
 
 def test_sessions_without_what_scoring_needs_are_clear_errors():
@@ -240,7 +240,7 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     write_bag(tmp_path / "bag", scene(count, size=(72, 96)), [1000 + i / 30 for i in range(count)])
     recordings = []
     record = live.record
-    monkeypatch.setattr(live_eval, "record", lambda options: recordings.append(record(options)) or recordings[-1])
+    monkeypatch.setattr(live, "record", lambda options: recordings.append(record(options)) or recordings[-1])
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     code = offline.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),
                           "--domain-id", str(DOMAIN), "--rate", "0.5", "--idle-timeout", "0.5", "--wait", "60",
@@ -259,15 +259,15 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     else:
         assert written["frame_period"] == pytest.approx(md.frame_period, abs=1e-9)
     assert written["mode"] == "live" and set(written["live"]) == LIVE_KEYS
-    live = written["live"]
-    assert live["camera_published"] == live["camera_in_bag"] == live["camera_received"] == count
-    assert live["inputs_expected"] == count - md.input_frames + 1
-    assert (live["unmatched_frames"], live["unmatched_maps"], live["malformed"], live["no_input_sequence"]) == (0,) * 4
+    counts = written["live"]
+    assert counts["camera_published"] == counts["camera_in_bag"] == counts["camera_received"] == count
+    assert counts["inputs_expected"] == count - md.input_frames + 1
+    assert (counts["unmatched_frames"], counts["unmatched_maps"], counts["malformed"], counts["no_input_sequence"]) == (0,) * 4
     # every expected input is scored, predicted past the recording's end, or dropped by the node
-    assert written["frames"] + live["beyond_recording"] + written["frames_dropped"] == live["inputs_expected"], live
-    if live["node"]["frames_received"] == count:  # (its best-effort subscription may lose frames on a busy machine)
-        assert written["frames_dropped"] == live["node"]["frames_dropped"], live  # our count agrees with the node's
-    assert live["latency_count"] == live["inputs_predicted"] and written["latency_ms"]["p50"] > 0
+    assert written["frames"] + counts["beyond_recording"] + written["frames_dropped"] == counts["inputs_expected"], live
+    if counts["node"]["frames_received"] == count:  # (its best-effort subscription may lose frames on a busy machine)
+        assert written["frames_dropped"] == counts["node"]["frames_dropped"], live  # our count agrees with the node's
+    assert counts["latency_count"] == counts["inputs_predicted"] and written["latency_ms"]["p50"] > 0
     assert written["stream"] == {"read": count, "rejected": 0, "kept": count, "skipped": 0, "restarts": 0,
                                  "off_schedule": 0}
 
