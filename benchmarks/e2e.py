@@ -34,14 +34,17 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from video_predictor.contract import split_ns, stamp_to_ns
+
+from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC  # the node under test runs in the root namespace
+from video_predictor.contract import frames_key, split_ns, stamp_to_ns
+from video_predictor.ros.listener import PredictorListener
+from video_predictor.ros.replay import ImageReplayer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from soak import resident_mb, rss_growth_mb  # noqa: E402 - the soak's VmRSS reader and growth measure, shared
 from stages import CAMERA_PERIOD_NS, FIRST_STAMP_NS, percentiles  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CAMERA_TOPIC = "/camera/image_raw"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -92,66 +95,33 @@ class StepResult:
         return self.dropped_by_node + self.lost_in_transport
 
 
-@dataclass
-class Listener:
-    """This process's side: a camera publisher, and subscriptions to the node's outputs that
-    record (stamp, arrival) only, so a 10-minute run stays small."""
+class Listener(PredictorListener):
+    """This process's side: the predictor listener with a camera publisher, recording
+    (stamp, arrival) of each prediction only, so a 10-minute run stays small."""
 
-    domain_id: int
-    frames: list[tuple[int, float]] = field(default_factory=list)
-    maps_received: int = 0
-    diagnostics: dict[str, str] | None = None
-    diagnostics_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-
-        from video_predictor.ros.background_node import BackgroundNode
-        from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
-        from video_predictor.ros.replay import ImageReplayer
-
-        self._status_name = DIAGNOSTICS_STATUS_NAME
-        self._ros = BackgroundNode("bench_e2e_listener", self.domain_id)
-        self.context, self.node = self._ros.context, self._ros.node
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(Image, "/predicted_frames", self._on_frame, reliable)
-        self.node.create_subscription(Image, "/predicted_uncertainty", self._on_map, reliable)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+    def __init__(self, domain_id: int) -> None:
+        super().__init__("bench_e2e_listener", domain_id, depth=100)
+        self.frames: list[tuple[int, float]] = []
+        self.maps_received = 0
         self.replayer = ImageReplayer(self.node, CAMERA_TOPIC)
-        self._ros.start()
+        self.start()
 
-    def _on_frame(self, msg) -> None:
-        self.frames.append((stamp_to_ns(msg.header.stamp), time.monotonic()))
+    def on_frame(self, msg, arrived: float) -> None:
+        self.frames.append((stamp_to_ns(msg.header.stamp), arrived))
 
-    def _on_map(self, _msg) -> None:
+    def on_uncertainty(self, msg, arrived: float) -> None:
         self.maps_received += 1
-
-    def _on_diagnostics(self, array) -> None:
-        for status in array.status:
-            if status.name == self._status_name:
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-                self.diagnostics_at = time.monotonic()
-
-    def wait_for(self, condition, timeout: float) -> bool:
-        from video_predictor.ros.background_node import wait_until
-
-        return wait_until(condition, timeout)
 
     def settled(self, published_total: int, quiet_s: float = 1.0) -> bool:
         """The node has nothing in flight, no prediction arrived for ``quiet_s``, and a report
         newer than that says so (or it received everything)."""
         values = self.diagnostics
-        if values is None or values.get("frames_in_flight") != "0":
+        if values is None or values.get(frames_key("in_flight")) != "0":
             return False
         last = self.frames[-1][1] if self.frames else 0.0
         now = time.monotonic()
-        received_all = int(values["frames_received"]) >= published_total
-        return now - last > quiet_s and (received_all or self.diagnostics_at > last + quiet_s)
-
-    def close(self) -> None:
-        self._ros.close()
+        received_all = int(values[frames_key("received")]) >= published_total
+        return now - last > quiet_s and (received_all or self.diagnostics_arrived > last + quiet_s)
 
 
 def camera_stream(clip: list[np.ndarray], first_index: int, count: int, rate_hz: float) -> Iterator:

@@ -46,12 +46,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.ros.background_node import BackgroundNode, wait_until
-from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.contract import ROOT_CAMERA_TOPIC
+from video_predictor.ros.listener import PredictorListener, wait_until
 from video_predictor.io.video import carphone_clip, video_frames
 from video_predictor.contract import split_ns, stamp_to_ns
 
@@ -305,16 +304,14 @@ def inject(kind: str, camera: Camera, publisher, expectation: Expectation) -> No
 # -- the run -------------------------------------------------------------------------------
 
 
-class Observer:
-    """Subscribes to the node's outputs in its own context and spins in a thread."""
+class Observer(PredictorListener):
+    """The soak's camera publisher and its check of every output message and report."""
 
     def __init__(self, domain_id: int) -> None:
-        self._ros = BackgroundNode("soak_camera", domain_id)
-        self.context, self.node = self._ros.context, self._ros.node
+        super().__init__("soak_camera", domain_id, depth=200)
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=NODE_QOS_DEPTH,
                               reliability=ReliabilityPolicy.RELIABLE)
-        self.publisher = self.node.create_publisher(Image, "/camera/image_raw", reliable)
-        self.diagnostics: dict[str, str] | None = None
+        self.publisher = self.node.create_publisher(Image, ROOT_CAMERA_TOPIC, reliable)
         self.levels = {0: 0, 1: 0, 2: 0, 3: 0}
         self.reports_not_adding_up: list[dict[str, str]] = []
         self.frames: GroupParser | None = None
@@ -322,35 +319,26 @@ class Observer:
         self.bad_layout = 0  # predicted frames or maps with a wrong size, step, type or values
         self.model_size: tuple[int, int] | None = None
         self._lock = threading.Lock()
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        deep = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(Image, "/predicted_frames", self._on_frame, deep)
-        self.node.create_subscription(Image, "/predicted_uncertainty", self._on_map, deep)
-        self._ros.start()
+        self.start()
 
     def configure(self, horizon: int, period_s: float, model_size: tuple[int, int]) -> None:
         with self._lock:
             self.frames, self.maps = GroupParser(horizon, period_s), GroupParser(horizon, period_s)
             self.model_size = model_size
 
-    def _on_diagnostics(self, array: DiagnosticArray) -> None:
-        for status in array.status:
-            if status.name == DIAGNOSTICS_STATUS_NAME:
-                values = {kv.key: kv.value for kv in status.values}
-                level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
-                with self._lock:
-                    self.diagnostics = values
-                    self.levels[level] += 1
-                    if unaccounted(values) != 0:
-                        self.reports_not_adding_up.append(values)
+    def on_status(self, level: int, message: str, values: dict[str, str], arrived: float) -> None:
+        with self._lock:
+            self.levels[level] += 1
+            if unaccounted(values) != 0:
+                self.reports_not_adding_up.append(values)
 
-    def _on_frame(self, msg: Image) -> None:
+    def on_frame(self, msg: Image, arrived: float) -> None:
         channels = 1 if msg.encoding == "mono8" else 3
         ok = (msg.height, msg.width) == self.model_size and msg.step == msg.width * channels \
             and len(msg.data) == msg.step * msg.height
         self._record(self.frames, msg, ok)
 
-    def _on_map(self, msg: Image) -> None:
+    def on_uncertainty(self, msg: Image, arrived: float) -> None:
         ok = (msg.height, msg.width) == self.model_size and msg.encoding == "32FC1" and msg.step == 4 * msg.width \
             and len(msg.data) == msg.step * msg.height
         if ok:
@@ -377,9 +365,6 @@ class Observer:
                 return condition()
 
         return wait_until(locked, timeout)
-
-    def close(self) -> None:
-        self._ros.close()
 
 
 def node_command(model: str) -> list[str]:

@@ -20,7 +20,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.ros.listener import diagnostic_values
 from video_predictor.contract import split_ns, stamp_to_ns
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,17 +103,9 @@ def prediction_period(values: dict[str, str], camera_period_s: float) -> float:
     return float(values["frame_period"])
 
 
-def diagnostic_values(array: DiagnosticArray) -> tuple[int, str, dict[str, str]] | None:
-    """(level, message, values) of the node's status in ``array``, or None if absent."""
-    for status in array.status:
-        if status.name == DIAGNOSTICS_STATUS_NAME:
-            level = status.level[0] if isinstance(status.level, bytes) else int(status.level)
-            return level, status.message, {kv.key: kv.value for kv in status.values}
-    return None
-
-
 class ProbeNode:
-    """A test-side ROS node in its own context, spun on demand."""
+    """A test-side ROS node in its own context, spun on demand: unlike the tools' listener
+    (video_predictor.ros.listener), which spins in a thread, a test decides when callbacks run."""
 
     def __init__(self, domain_id: int, name: str) -> None:
         self.context = rclpy.Context()

@@ -1,4 +1,4 @@
-"""node_diagnostics: the counters add up in every snapshot, and the health level follows
+"""video_predictor.ros.diagnostics: the counters add up in every snapshot, and the health level follows
 failures and recoveries."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""image_codec: every input encoding decodes to the same RGB pixels; bad messages are
+"""video_predictor.core.pixels: every input encoding decodes to the same RGB pixels; bad messages are
 rejected with a clear ImageError; output images have the documented layout."""
 
 import numpy as np

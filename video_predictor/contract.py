@@ -21,6 +21,11 @@ SEQUENCE_UNCERTAINTY_TOPIC = "predicted_sequence_uncertainty"
 PREDICTED_CAMERA_INFO_TOPIC = "predicted_camera_info"
 DIAGNOSTICS_TOPIC = "/diagnostics"  # absolute: the diagnostics aggregator's topic
 
+# as resolved for a node in the root namespace: the tools' defaults (bags record absolute names)
+ROOT_CAMERA_TOPIC = "/" + CAMERA_TOPIC
+ROOT_FRAMES_TOPIC = "/" + FRAMES_TOPIC
+ROOT_UNCERTAINTY_TOPIC = "/" + UNCERTAINTY_TOPIC
+
 
 def compressed_topic(image_topic: str) -> str:
     """image_transport's compressed topic of a (resolved) image topic."""

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Iterator
 
 from .sequence import DataError, RawFrame, Sequence
+from video_predictor.contract import ROOT_CAMERA_TOPIC
 from video_predictor.io.bags import BagError, list_image_topics, read_image_messages
 
 NAME = "bag"
-DEFAULT_TOPIC = "/camera/image_raw"  # the node's input topic
+DEFAULT_TOPIC = ROOT_CAMERA_TOPIC  # the node's input topic
 BAG_FILE_SUFFIXES = (".bag", ".mcap", ".db3")
 
 

@@ -2,6 +2,8 @@
 
 Layout: {"format": "video_predictor.model/1", "metadata": {...}, "state_dict": {...}}.
 Training checkpoints use the same keys plus optimiser state, so either loads here.
+The file is torch's format, so torch is imported where a file is read or written: core
+stays importable without torch (ONNX-only deployments).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from video_predictor.core.metadata import MetadataError, ModelMetadata
 from video_predictor.core.predictor import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "video_predictor.model/1"
 
@@ -34,6 +37,8 @@ def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    import torch
+
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
@@ -51,6 +56,8 @@ def load_model_file(path: str | Path) -> tuple[ModelMetadata, dict[str, torch.Te
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:  # torch's text here advises an unsafe reload: not ours to give

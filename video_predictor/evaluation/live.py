@@ -39,7 +39,6 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
@@ -47,23 +46,22 @@ from tqdm import tqdm
 from video_predictor.io import bags
 
 from video_predictor.evaluation import metrics
-from video_predictor.ros.background_node import BackgroundNode, wait_until
+from video_predictor.ros.listener import PredictorListener, wait_until
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.evaluation.report import StripSelector
 from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
 from video_predictor.core.frame_buffer import FrameBuffer, PushResult
 from video_predictor.core.pixels import ImageError, decode_image_message, image_to_array, match_channels
 from video_predictor.core.metadata import CAMERA_PERIOD
-from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.ros.replay import ImageReplayer, Published
-from video_predictor.contract import stamp_to_ns
+from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, stamp_to_ns
+# the live evaluator listens in the root namespace
+from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC
+from video_predictor.contract import ROOT_FRAMES_TOPIC as FRAMES_TOPIC
+from video_predictor.contract import ROOT_UNCERTAINTY_TOPIC as UNCERTAINTY_TOPIC
 
-CAMERA_TOPIC = "/camera/image_raw"
-FRAMES_TOPIC = "/predicted_frames"
-UNCERTAINTY_TOPIC = "/predicted_uncertainty"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 NO_SIZE_LIMIT = 1 << 30
 STAMP_TOLERANCE_NS = 500_000  # diagnostics give the frame period to 1 us; k*period stays well within this
 SETTLE_S = 0.5  # after discovery, for the node's best-effort reader to finish matching our publisher
@@ -109,11 +107,11 @@ def parse_resolution(text: str) -> tuple[int, int] | None:
     return (int(height), int(width)) if height.isdigit() and width.isdigit() else None
 
 
-class Collector:
-    """A node in its own context that records what predictor_node publishes and, with
-    ``record_camera``, the camera frames that arrive; with ``replay`` it can publish recorded
-    images itself (and /clock, with ``clock``). Its executor spins in a background thread
-    while the caller replays or waits; read the lists after ``close()``."""
+class Collector(PredictorListener):
+    """Records what predictor_node publishes and, with ``record_camera``, the camera frames
+    that arrive; with ``replay`` it can publish recorded images itself (and /clock, with
+    ``clock``). Its executor spins in a background thread while the caller replays or
+    waits; read the lists after ``close()``."""
 
     def __init__(self, domain_id: int | None = None, camera_topic: str = CAMERA_TOPIC, record_camera: bool = False,
                  replay: bool = True, clock: bool = False, name: str = "video_predictor_demo",
@@ -123,20 +121,13 @@ class Collector:
         if msgtype is None:
             compressed = camera_topic.endswith(bags.COMPRESSED_SUFFIX)
             msgtype = bags.COMPRESSED_MSGTYPE if compressed else bags.IMAGE_MSGTYPE
-        self._ros = BackgroundNode(name, domain_id)
-        self.context, self.node = self._ros.context, self._ros.node
+        super().__init__(name, domain_id, depth=200)
         self.camera_topic = camera_topic
         self.frames: list[Received] = []
         self.uncertainty: list[Received] = []
         self.camera: list[CameraArrival] = []
         self.camera_rejected = 0
-        self.diagnostics: dict[str, str] | None = None
-        self.diagnostics_arrived = 0.0
         self.model_size: tuple[int, int] | None = None  # camera frames are fitted to it once known
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        self.node.create_subscription(Image, FRAMES_TOPIC, self._on_frame, reliable)
-        self.node.create_subscription(Image, UNCERTAINTY_TOPIC, self._recorder(self.uncertainty), reliable)
-        self.node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10)
         self._own_camera_subscriptions = 1 if record_camera else 0
         if record_camera:
             # best effort matches reliable and best-effort cameras alike (as the node's sensor-data QoS)
@@ -145,16 +136,15 @@ class Collector:
             camera_type = CompressedImage if msgtype == bags.COMPRESSED_MSGTYPE else Image
             self.node.create_subscription(camera_type, camera_topic, self._on_camera, camera_qos)
         self.replayer = ImageReplayer(self.node, camera_topic, clock=clock, msgtype=msgtype) if replay else None
-        self._ros.start()
+        self.start()
 
-    @staticmethod
-    def _recorder(into: list[Received]) -> Callable[[Image], None]:
-        return lambda msg: into.append(Received(stamp_ns(msg), time.monotonic(), msg))
-
-    def _on_frame(self, msg: Image) -> None:
-        self.frames.append(Received(stamp_ns(msg), time.monotonic(), msg))
+    def on_frame(self, msg: Image, arrived: float) -> None:
+        self.frames.append(Received(stamp_ns(msg), arrived, msg))
         if self.model_size is None:
             self._set_model_size((msg.height, msg.width))
+
+    def on_uncertainty(self, msg: Image, arrived: float) -> None:
+        self.uncertainty.append(Received(stamp_ns(msg), arrived, msg))
 
     def _on_camera(self, msg: Image | CompressedImage) -> None:
         arrived = time.monotonic()
@@ -175,14 +165,10 @@ class Collector:
         self.model_size = size
         self.camera = [a._replace(image=fit_to_model(a.image, *size)) for a in self.camera]
 
-    def _on_diagnostics(self, array: DiagnosticArray) -> None:
-        for status in array.status:
-            if status.name == DIAGNOSTICS_STATUS_NAME:
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-                self.diagnostics_arrived = time.monotonic()
-                size = parse_resolution(self.diagnostics.get("resolution", ""))
-                if self.model_size is None and size is not None:
-                    self._set_model_size(size)
+    def on_status(self, level: int, message: str, values: dict[str, str], arrived: float) -> None:
+        size = parse_resolution(values.get(DiagnosticKey.RESOLUTION, ""))
+        if self.model_size is None and size is not None:
+            self._set_model_size(size)
 
     def predictor_connected(self) -> bool:
         """A node that publishes /predicted_frames subscribes to the camera topic, and our
@@ -200,9 +186,6 @@ class Collector:
         latest = self.frames[-1:] + self.uncertainty[-1:] + self.camera[-1:]
         return max((r.arrived for r in latest), default=0.0)
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
-        return wait_until(condition, timeout)
-
     def wait_until_quiet(self, quiet: float, timeout: float) -> None:
         """Until no prediction has arrived for ``quiet`` seconds (or ``timeout`` passes)."""
         def quiet_now() -> bool:
@@ -210,9 +193,6 @@ class Collector:
             return time.monotonic() - last > quiet
 
         wait_until(quiet_now, timeout)
-
-    def close(self) -> None:
-        self._ros.close()
 
 
 # -- matching predictions to what happened ---------------------------------------------------
@@ -390,12 +370,14 @@ class NodeModel:
                 "/clock: replay with --clock (or `ros2 bag play --clock`), and use a bag longer than the node's "
                 "diagnostics_period")
         try:
-            model_period = values.get("model_frame_period")
+            model_period = values.get(DiagnosticKey.MODEL_FRAME_PERIOD)
             if model_period is not None and model_period != CAMERA_PERIOD:
                 model_period = float(model_period)
-            return cls(int(values["input_frames"]), int(values["horizon"]), float(values["frame_period"]),
-                       parse_resolution(values.get("resolution", "")), values.get("backend", "?"),
-                       values.get("model", "?"), values.get("prediction_period_source", "model"), model_period)
+            return cls(int(values[DiagnosticKey.INPUT_FRAMES]), int(values[DiagnosticKey.HORIZON]),
+                       float(values[DiagnosticKey.FRAME_PERIOD]),
+                       parse_resolution(values.get(DiagnosticKey.RESOLUTION, "")), values.get(DiagnosticKey.BACKEND, "?"),
+                       values.get(DiagnosticKey.MODEL, "?"), values.get(DiagnosticKey.PREDICTION_PERIOD_SOURCE, "model"),
+                       model_period)
         except (KeyError, ValueError) as error:
             raise LiveError(f"{DIAGNOSTICS_TOPIC} of predictor_node lack the model's facts ({error})") from None
 

@@ -10,7 +10,7 @@ DDS keeps draining.
 Nothing that arrives on the topic and nothing the model does takes the node down: a bad
 message is rejected, an inference failure is reported (ERROR on /diagnostics) and the
 next frame is tried again. Every input is counted in exactly one outcome
-(``node_diagnostics.OUTCOMES``).
+(``video_predictor.ros.diagnostics.OUTCOMES``).
 """
 
 from __future__ import annotations

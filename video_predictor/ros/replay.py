@@ -26,9 +26,9 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
 
 from video_predictor.io import bags
-from video_predictor.contract import split_ns
+from video_predictor.contract import ROOT_CAMERA_TOPIC, split_ns
 
-DEFAULT_TOPIC = "/camera/image_raw"
+DEFAULT_TOPIC = ROOT_CAMERA_TOPIC
 CLOCK_TOPIC = "/clock"
 MESSAGE_CLASSES = {bags.IMAGE_MSGTYPE: Image, bags.COMPRESSED_MSGTYPE: CompressedImage}
 
