@@ -19,7 +19,8 @@ from video_predictor.io import bags
 
 from video_predictor.evaluation import offline
 from video_predictor.core.compressed import decode_compressed, encode_compressed, parse_format
-from video_predictor.core.pixels import ImageError, decode_image_message
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.pixels import ImageError
 from video_predictor.io.video import carphone_clip, video_frames
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ mono8) and uncertainty maps as little-endian 32FC1.
 Decoding reads only the message's fields, so rosbags messages decode alike, and this
 module imports no ROS message package until an Image is built (the bag reader, the
 evaluator and the trainer decode without ROS). sensor_msgs/CompressedImage (JPEG, PNG)
-is decoded by video_predictor.core.compressed; decode_image_message takes either.
+is decoded by video_predictor.core.compressed; video_predictor.core.camera_messages takes either.
 """
 
 from __future__ import annotations
@@ -107,16 +107,6 @@ def image_to_array(msg: Image, max_width: int, max_height: int) -> tuple[np.ndar
         wire = np.ascontiguousarray(pixels if bpp > 1 else pixels[:, :, 0])
         return cv2.cvtColor(wire, CONVERTED_TO_RGB[msg.encoding]), msg.encoding
     return np.ascontiguousarray(pixels[:, :, 2::-1]), msg.encoding  # bgr8 / bgra8: channels 2, 1, 0
-
-
-def decode_image_message(msg, max_width: int, max_height: int) -> tuple[np.ndarray, str]:
-    """image_to_array for a sensor_msgs/Image, decode_compressed for a CompressedImage
-    (told apart by its ``format`` field); the array and the encoding the node treats it as."""
-    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
-        from video_predictor.core.compressed import decode_compressed
-
-        return decode_compressed(msg.format, msg.data, max_width, max_height)
-    return image_to_array(msg, max_width, max_height)
 
 
 def output_encoding(input_encoding: str) -> str:

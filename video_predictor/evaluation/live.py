@@ -51,7 +51,8 @@ from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.evaluation.report import StripSelector
 from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
 from video_predictor.core.frame_buffer import FrameBuffer, PushResult
-from video_predictor.core.pixels import ImageError, decode_image_message, image_to_array, match_channels
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.pixels import ImageError, image_to_array, match_channels
 from video_predictor.core.metadata import CAMERA_PERIOD
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model

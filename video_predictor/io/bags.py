@@ -20,7 +20,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
 from video_predictor.core.compressed import encode_compressed
-from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError, decode_image_message
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError
 from video_predictor.contract import split_ns, stamp_to_ns
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"

@@ -38,7 +38,8 @@ from std_msgs.msg import Header
 from video_predictor.backends import ModelLoadError, create_predictor
 from video_predictor.ros.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
 from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
-from video_predictor.core.pixels import ImageError, decode_image_message, match_channels, output_encoding, unit_to_uint8
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.pixels import ImageError, match_channels, output_encoding, unit_to_uint8
 from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 from video_predictor.ros.diagnostics import NodeStats, StatsSnapshot, diagnostic_status
 from video_predictor.ros.parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
