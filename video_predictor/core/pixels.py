@@ -58,6 +58,10 @@ OUTPUT_ENCODING = {"rgb8": "rgb8", "rgba8": "rgb8", "bgr8": "bgr8", "bgra8": "bg
                    **dict.fromkeys(CONVERTED_TO_RGB, "rgb8")}
 
 
+# for tools reading recordings, which take any size; the node has max_image_width/height
+NO_SIZE_LIMIT = 1 << 30
+
+
 class ImageError(ValueError):
     """A sensor_msgs/Image that the node cannot use; the message says why."""
 

@@ -52,7 +52,7 @@ from video_predictor.evaluation.report import StripSelector
 from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
 from video_predictor.core.frame_buffer import FrameBuffer, PushResult
 from video_predictor.core.camera_messages import decode_image_message
-from video_predictor.core.pixels import ImageError, image_to_array, match_channels
+from video_predictor.core.pixels import ImageError, NO_SIZE_LIMIT, image_to_array, match_channels
 from video_predictor.core.metadata import CAMERA_PERIOD
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model
@@ -63,7 +63,6 @@ from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC
 from video_predictor.contract import ROOT_FRAMES_TOPIC as FRAMES_TOPIC
 from video_predictor.contract import ROOT_UNCERTAINTY_TOPIC as UNCERTAINTY_TOPIC
 
-NO_SIZE_LIMIT = 1 << 30
 STAMP_TOLERANCE_NS = 500_000  # diagnostics give the frame period to 1 us; k*period stays well within this
 SETTLE_S = 0.5  # after discovery, for the node's best-effort reader to finish matching our publisher
 

@@ -21,7 +21,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from video_predictor.core.compressed import encode_compressed
 from video_predictor.core.camera_messages import decode_image_message
-from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError
+from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError, NO_SIZE_LIMIT
 from video_predictor.contract import split_ns, stamp_to_ns
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
@@ -34,7 +34,6 @@ COMPRESSED_SUFFIX = "/compressed"  # image_transport: <base topic>/compressed
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 ROSBAG2_VERSION = 8
 # Offline there is no reason to reject large frames; the node's own limit is a parameter.
-NO_SIZE_LIMIT = 1 << 30
 
 
 class BagError(ValueError):

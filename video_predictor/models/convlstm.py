@@ -14,7 +14,6 @@ a per-pixel Laplace log-scale (heteroscedastic uncertainty).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -24,9 +23,8 @@ from torch import nn
 from video_predictor.models.modules.blocks import upsample2
 from video_predictor.models.modules.convlstm_cell import ConvLSTMStack
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.modules.step_output import StepOutput, laplace_std01
+from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, StepOutput, laplace_std01
 
-_INITIAL_LOG_SCALE = math.log(0.02)  # as the multi-scale family: about 3 grey levels of std
 
 
 @dataclass
@@ -90,7 +88,7 @@ class ConvLSTMSeq2Seq(nn.Module):
                 self.head.weight.zero_()
                 self.head.bias.zero_()
             if config.heteroscedastic:
-                self.head.bias[-1].fill_(_INITIAL_LOG_SCALE)
+                self.head.bias[-1].fill_(INITIAL_LOG_SCALE)
 
     def _features(self, frame: torch.Tensor) -> list[torch.Tensor]:
         """[frame, stem level 1, ..., stem level S] of one frame (B, C, H, W)."""

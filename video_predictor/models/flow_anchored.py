@@ -31,10 +31,9 @@ from torch import nn
 from video_predictor.models.modules.blocks import conv_stack, downsample, warp_many
 from video_predictor.models.family_config import DictConfig
 from video_predictor.models.multiscale import ScaleConfig
-from video_predictor.models.modules.step_output import MAX_STD01, StepOutput
+from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, MAX_STD01, StepOutput
 
 # Laplace scale at initialisation, in [-1, 1] units (about 3 grey levels of std).
-_INITIAL_LOG_SCALE = math.log(0.02)
 
 
 @dataclass
@@ -178,7 +177,7 @@ class FlowAnchoredPredictor(nn.Module):
         predictions.append(self._frames(last, flow, controls, k))
         log_scale = None
         if self.controls.log_scale is not None:
-            log_scale = controls[:, self.controls.log_scale][:, :k] + _INITIAL_LOG_SCALE
+            log_scale = controls[:, self.controls.log_scale][:, :k] + INITIAL_LOG_SCALE
         return StepOutput(predictions, log_scale, change, roughness)
 
     def _frames(self, last: torch.Tensor, flow: torch.Tensor, controls: torch.Tensor, k: int) -> torch.Tensor:

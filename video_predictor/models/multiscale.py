@@ -15,7 +15,6 @@ Both heads can also emit a per-pixel Laplace log-scale (heteroscedastic uncertai
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -23,11 +22,10 @@ from torch import nn
 
 from video_predictor.models.modules.blocks import conv_stack, downsample, upsample2, warp
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.modules.step_output import StepOutput, laplace_std01
+from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, StepOutput, laplace_std01
 
 HEADS = ("warp", "pixels")
 # Laplace scale at initialisation, in [-1, 1] units (about 3 grey levels of std).
-_INITIAL_LOG_SCALE = math.log(0.02)
 
 
 @dataclass
@@ -88,7 +86,7 @@ class MultiScaleGenerator(nn.Module):
         if config.heteroscedastic:
             for stack in self.scales:
                 with torch.no_grad():
-                    stack[-1].bias[-1].fill_(_INITIAL_LOG_SCALE)
+                    stack[-1].bias[-1].fill_(INITIAL_LOG_SCALE)
 
     def forward(self, frames: torch.Tensor) -> StepOutput:
         """One step. frames: (B, N, C, H, W) in [-1, 1]."""

@@ -11,7 +11,6 @@ log-scale (heteroscedastic uncertainty).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -19,9 +18,8 @@ from torch import nn
 
 from video_predictor.models.modules.blocks import double_conv
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.modules.step_output import StepOutput, laplace_std01
+from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, StepOutput, laplace_std01
 
-_INITIAL_LOG_SCALE = math.log(0.02)  # as the multi-scale family: about 3 grey levels of std
 
 
 @dataclass
@@ -70,7 +68,7 @@ class UNetPredictor(nn.Module):
                 self.head.weight.zero_()
                 self.head.bias.zero_()
             if config.heteroscedastic:
-                self.head.bias[-1].fill_(_INITIAL_LOG_SCALE)
+                self.head.bias[-1].fill_(INITIAL_LOG_SCALE)
 
     def forward(self, frames: torch.Tensor) -> StepOutput:
         """One step. frames: (B, N, C, H, W) in [-1, 1]."""

@@ -8,6 +8,9 @@ from typing import NamedTuple
 
 import torch
 
+# every family starts its Laplace log-scale here: about 3 grey levels of std, before training
+INITIAL_LOG_SCALE = math.log(0.02)
+
 # An intensity in [0, 1] cannot have a standard deviation above 0.5.
 MAX_STD01 = 0.5
 
