@@ -1,5 +1,5 @@
 """The surface users rely on, defined once: topic names, stamp arithmetic and the
-/diagnostics keys of predictor_node (see the README's contract section).
+/diagnostics keys of predictor_node (docs/node.md describes them for users).
 
 Topic names are relative, so that a namespace (``-r __ns:=/robot1``,
 the launch file's ``namespace``) and remapping move them, as in any ROS node.
