@@ -9,7 +9,8 @@ from __future__ import annotations
 
 
 class TrainingError(Exception):
-    """A run cannot start or go on as configured; the message says why and what to change."""
+    """A run (of the trainer, or of a tool beside it: preprocess, predict) cannot start or go on
+    as asked; the message says why and what to change."""
 
 
 class NonFiniteLossError(TrainingError):
