@@ -165,6 +165,21 @@ def assert_same(a, b, where: str) -> None:
         assert a == b, where
 
 
+def test_a_run_with_no_steps_left_claims_none(tmp_path, clips):
+    """--steps 0, or a resume at its own last step, takes no step and must not record one
+    (it used to write step start + 1, so a later resume skipped a batch)."""
+    recorder = Recorder()
+    Trainer.from_config(tiny_config("optim.steps=0"), callbacks=[CheckpointWriter(tmp_path), recorder]).fit(*clips)
+    assert recorder.calls == [("start", 0, True), ("end", 0), ("close",)]
+    assert load_model_file(checkpoint_path(tmp_path))[2]["step"] == 0
+
+    Trainer.from_config(tiny_config("optim.steps=2"), callbacks=[CheckpointWriter(tmp_path)]).fit(*clips)
+    again = Trainer.from_config(tiny_config("optim.steps=2"), callbacks=[CheckpointWriter(tmp_path)])
+    again.restore(checkpoint_path(tmp_path))
+    again.fit(*clips)
+    assert again.step == 2 and load_model_file(checkpoint_path(tmp_path))[2]["step"] == 2
+
+
 def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path, clips):
     config = tiny_config("optim.val_every=100")
     method = build_method(config)

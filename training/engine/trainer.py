@@ -158,17 +158,14 @@ class Trainer:
 
         batches = pool.batches(config.optim.batch_size, self.start_step)
         self.started = time.perf_counter()
-        last = self.start_step  # the last step index taken (the start where none is)
         for step in range(self.start_step, config.optim.steps):
             self._train_step(step, next(batches))
-            last = step
             self.step = step + 1
             if self.step % config.optim.checkpoint_every == 0:
                 for callback in self.callbacks:
                     callback.on_checkpoint(self, self.step)
             if context.is_main and (self.step % config.optim.val_every == 0 or self.step == config.optim.steps):
                 self._validate()
-        self.step = max(last + 1, self.start_step)
         if hasattr(self.shipped, "sigma_calibration"):  # every rank alike: the same clips give the same numbers
             calibrate(self.shipped, val_clips, config)
         for callback in self.callbacks:
