@@ -8,6 +8,7 @@ from training import train
 from training.config import PRESET_DIR
 from training.data.pool import ClipPool
 from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
+from training.errors import TrainingError
 from training.losses import gradient_difference_loss, laplace_nll, lp_loss
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from video_predictor.core.model_file import load_model_file
@@ -131,7 +132,7 @@ def test_changing_the_family_starts_from_that_familys_default_config():
     assert config.model.family == "unet" and config.model.config == {}
     kept = train.build_config("cpu-small", ["model.family=unet", "model.config={features: [4, 8]}"])
     assert kept.model.config == {"features": [4, 8]}
-    with pytest.raises(SystemExit, match="model:"):
+    with pytest.raises(TrainingError, match="model:"):
         train.build_method(train.build_config("cpu-small", ["model.config={no_such_key: 1}"]))
 
 

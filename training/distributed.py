@@ -15,6 +15,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .errors import TrainingError
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -35,13 +37,14 @@ class DistributedContext:
 def init_distributed(device_request: str) -> tuple[DistributedContext, torch.device]:
     """Join the process group torchrun describes (if any) and pick this rank's device.
 
-    device_request: "auto" (CUDA where present), "cpu", "cuda" or "cuda:N".
+    device_request: "auto" (CUDA where present), "cpu", "cuda" or "cuda:N". Raises TrainingError
+    where CUDA is asked for and there is none.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     context = DistributedContext(int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     wants_cuda = device_request.startswith("cuda") or (device_request == "auto" and torch.cuda.is_available())
     if wants_cuda and not torch.cuda.is_available():
-        raise SystemExit(f"optim.device={device_request}: CUDA is not available on this machine")
+        raise TrainingError(f"optim.device={device_request}: CUDA is not available on this machine")
     if wants_cuda:
         device = torch.device("cuda", context.local_rank) if context.enabled or device_request in ("auto", "cuda") else torch.device(device_request)
         torch.cuda.set_device(device)

@@ -26,6 +26,8 @@ from video_predictor.backends import create_predictor
 from video_predictor.core.predictor import ModelLoadError
 from video_predictor.core.preprocess import fit_to_model
 
+from .errors import TrainingError
+
 GIF_SCALE = 4  # 64x64 frames are too small to see
 
 
@@ -42,9 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_frames(args: argparse.Namespace, first: int, count: int) -> list[np.ndarray]:
-    """Up to ``count`` RGB frames starting at index ``first``."""
-    frames = video.video_frames(args.video) if args.video else video.folder_frames(args.frames, fps=1.0)
+def read_frames(video_path: str | None, frames_folder: str | None, first: int, count: int) -> list[np.ndarray]:
+    """Up to ``count`` RGB frames starting at index ``first`` of the video or the frame folder."""
+    frames = video.video_frames(video_path) if video_path else video.folder_frames(frames_folder, fps=1.0)
     return [f.image for f in itertools.islice(frames, first, first + count)]
 
 
@@ -72,22 +74,40 @@ def write_gif(path: Path, panels: list[list[np.ndarray]], frame_ms: int = 250) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: a problem (TrainingError) ends it with its message on stderr and exit status 1."""
     args = parse_args(argv)
     try:
-        predictor, _ = create_predictor(args.model, args.backend, horizon=max(0, args.steps))
+        write_predictions(Path(args.out), video_path=args.video, frames_folder=args.frames, model=args.model,
+                          backend=args.backend, steps=args.steps, start=args.start)
+    except TrainingError as error:
+        raise SystemExit(str(error)) from None  # Python prints the message to stderr and exits with 1
+    return 0
+
+
+def write_predictions(
+    out: Path, *, video_path: str | None = None, frames_folder: str | None = None, model: str = "", backend: str = "auto",
+    steps: int = 0, start: int = -1,
+) -> None:
+    """Predict ``steps`` frames (0: the model's horizon) after the observed frames ending at index
+    ``start`` (-1: the first possible) of the video or frame folder, and write the files the module
+    docstring lists to ``out``; PSNR per step goes to stdout.
+
+    Raises TrainingError where the model does not load or the recording is too short."""
+    try:
+        predictor, _ = create_predictor(model, backend, horizon=max(0, steps))
     except ModelLoadError as error:
-        raise SystemExit(f"model: {error}") from None
+        raise TrainingError(f"model: {error}") from None
     meta, k = predictor.metadata, predictor.horizon
     n = meta.input_frames
-    last = args.start if args.start >= 0 else n - 1
+    last = start if start >= 0 else n - 1
     if last < n - 1:
-        raise SystemExit(f"--start {last}: the model needs {n} observed frames, so the first possible is {n - 1}")
+        raise TrainingError(f"--start {last}: the model needs {n} observed frames, so the first possible is {n - 1}")
     try:
-        raw = read_frames(args, last - n + 1, n + k)
+        raw = read_frames(video_path, frames_folder, last - n + 1, n + k)
     except video.VideoError as error:
-        raise SystemExit(str(error)) from None
+        raise TrainingError(str(error)) from None
     if len(raw) < n:
-        raise SystemExit(f"the recording has fewer than {last + 1} frames")
+        raise TrainingError(f"the recording has fewer than {last + 1} frames")
     frames = np.stack([fit_to_model(f, meta.height, meta.width) for f in raw])
     if frames.ndim == 3:
         frames = frames[..., None]
@@ -96,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     predicted = to_uint8(prediction.frames[0])
     sigma = uncertainty_image(prediction.std[0])
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rgb = lambda image: np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image  # noqa: E731
     blank = np.zeros_like(rgb(observed[0]))
@@ -116,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([rgb(truth[step]) if has_truth else blank, rgb(predicted[step]), np.repeat(sigma[step][..., None], 3, axis=-1)])
     write_gif(out / "comparison.gif", rows)
     print(f"wrote {n} inputs, {k} predictions and comparison.gif (truth | prediction | uncertainty) to {out}")
-    return 0
 
 
 if __name__ == "__main__":
