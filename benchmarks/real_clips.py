@@ -32,7 +32,7 @@ def score(model: str, clip: str, interval: int) -> dict:
     path = str(DATA / clip)
     period = 0.0 if interval == 1 else interval / video_fps(path)
     return evaluate(video_source(path, None), predictor, StreamCounts(), latency_runs=1, progress=False,
-                    prediction_period=period)
+                    prediction_period=period).to_dict()
 
 
 def spread(values: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,6 @@
-"""Offline evaluator: scoring, metrics.json and report.md, the CLI's errors, and the frame
-sources (bag, video file, frame folder). Pairing sequences with their futures: test_eval_sources."""
+"""Offline evaluator: scoring whole runs, metrics.json and report.md, the CLI's errors, and
+the frame sources (bag, video file, frame folder). Pairing sequences with their futures:
+test_eval_sources; per-horizon means: test_scoring; the document's schema: test_eval_results."""
 
 from __future__ import annotations
 
@@ -65,17 +66,8 @@ def write_bag(path, frames_rgb, stamps, topic=TOPIC) -> None:
 
 
 def run(source: sources.FrameSource, predictor: Predictor, counts: sources.StreamCounts, **kwargs) -> dict:
-    return offline.evaluate(source, predictor, counts, progress=False, **kwargs)
-
-
-# -- per-horizon means ----------------------------------------------------------------------
-
-
-def test_horizon_means_ignore_undefined_values():
-    scores = offline.HorizonScores(2)
-    scores.add("x", np.array([[1.0, np.nan], [3.0, np.nan]]))
-    scores.add("x", np.array([[5.0, np.nan]]))
-    assert scores.mean("x") == [3.0, None]
+    """metrics.json's content of an evaluation."""
+    return offline.evaluate(source, predictor, counts, progress=False, **kwargs).to_dict()
 
 
 # -- a whole evaluation ----------------------------------------------------------------------
@@ -119,7 +111,8 @@ def test_metrics_json_follows_the_contract_schema(tmp_path):
     frames = scene(20)
     write_bag(tmp_path / "bag", frames, [100 + i / 30 for i in range(20)])
     counts = sources.StreamCounts()
-    result = run(sources.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts, batch_size=4)
+    result = offline.evaluate(sources.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts,
+                              batch_size=4, progress=False)
     offline.write_outputs(result, tmp_path / "out", figures=False)
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
 

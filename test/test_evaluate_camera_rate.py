@@ -64,7 +64,7 @@ def video_10fps(tmp_path_factory):
 
 
 def run(source, predictor, counts, **kwargs) -> dict:
-    return offline.evaluate(source, predictor, counts, progress=False, latency_runs=2, **kwargs)
+    return offline.evaluate(source, predictor, counts, progress=False, latency_runs=2, **kwargs).to_dict()
 
 
 def test_a_rate_agnostic_model_scores_a_10fps_video_at_its_period(video_10fps):

@@ -22,8 +22,8 @@ from std_msgs.msg import Header
 
 from ros_helpers import REPO, ros_env, start_node, stop_process, unique_domain_id
 from test_evaluate import CopyLastPredictor, check_metrics_schema, scene, write_bag
-from video_predictor.evaluation import offline, sources
 from video_predictor.evaluation import live as live_eval
+from video_predictor.evaluation import offline, scoring, sources
 from video_predictor.backends import create_predictor, default_model_path
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
@@ -83,6 +83,11 @@ def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (),
                                    source="test")
 
 
+def score(recording: live_eval.LiveRecording) -> dict:
+    """metrics.json's content for a session."""
+    return live_eval.score_recording(recording).to_dict()
+
+
 def model_resolution_scene(count: int) -> list[np.ndarray]:
     """test_evaluate's moving scene, already at the model's resolution (the node's fitting is a no-op)."""
     return [np.ascontiguousarray(f[8:40, 16:48]) for f in scene(count)]
@@ -92,12 +97,12 @@ def score_offline(frames: list[np.ndarray]) -> dict:
     source = sources.FrameSource(iter(sources.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
                                       for i, f in enumerate(frames)), None, "offline")
     return offline.evaluate(source, CopyLastPredictor(N, K, SIZE), sources.StreamCounts(), progress=False,
-                            latency_runs=1)
+                            latency_runs=1).to_dict()
 
 
 def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
     frames = model_resolution_scene(16)
-    result = live_eval.score_recording(session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0]))
+    result = score(session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0]))
 
     check_metrics_schema(result, K)
     expected = score_offline(frames)
@@ -123,7 +128,7 @@ def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer(
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0])
     recording.diagnostics.update(prediction_period_source="camera", model_frame_period="camera")
-    result = live_eval.score_recording(recording)
+    result = score(recording)
     assert result["frames"] == 16 - N - K + 1 and result["model"]["psnr"] == [PSNR_CAP_DB] * K
     assert (result["frame_period"], result["prediction_period"], result["prediction_period_source"]) == (
         "camera", pytest.approx(PERIOD, abs=1e-9), "camera")
@@ -134,7 +139,7 @@ def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
     recording = session(frames, lambda i, k: frames[i], skip=(4, 7))
     recording.frames.append(live_eval.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
     del recording.frames[-2], recording.uncertainty[-1]  # the last input's set lacks its k = K frame and map
-    result = live_eval.score_recording(recording)
+    result = score(recording)
 
     live = result["live"]
     assert result["frames_dropped"] == 2 and live["inputs_predicted"] == live["inputs_expected"] - 2
@@ -145,7 +150,7 @@ def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
 
 def test_listening_only_measures_latency_from_the_arrival_of_the_input():
     frames = model_resolution_scene(12)
-    result = live_eval.score_recording(session(frames, lambda i, k: frames[i], sent=False))
+    result = score(session(frames, lambda i, k: frames[i], sent=False))
     assert result["latency_ms"]["p50"] == pytest.approx(10.0 + K)  # 10 ms + 1 ms per k, from arrival here
     assert "received by the evaluator" in result["latency_measured"] and result["live"]["camera_published"] is None
 
@@ -154,7 +159,7 @@ def test_a_late_or_lost_truth_frame_leaves_its_predictions_unscored():
     frames = model_resolution_scene(14)
     recording = session(frames, lambda i, k: frames[i])
     del recording.camera[8]  # never arrived here: our buffer restarts, and nothing can be scored against it
-    result = live_eval.score_recording(recording)
+    result = score(recording)
     live = result["live"]
     assert result["stream"]["restarts"] == 1
     assert live["no_input_sequence"] > 0 and result["frames"] < score_offline(frames)["frames"]
@@ -280,12 +285,11 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     samples = [s for s in sources.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
                                                         counts) if round(s.stamp * 1e9) in scored]
     assert len(samples) == len(scored)
-    scorer = offline.Scorer(k, FlowExtrapolation())
+    scorer = scoring.Scorer(k, FlowExtrapolation())
     inputs, targets = np.stack([s.inputs for s in samples]), np.stack([s.targets for s in samples])
     prediction = predictor.predict(inputs)
     scorer.score(inputs, targets, Prediction(prediction.frames, prediction.std))
-    expected = offline.metrics_dict(scorer, {"p50": 1.0, "p99": 1.0}, counts, (md.height, md.width),
-                                     md.frame_period, md.input_frames)
+    expected = {method: scores.to_dict() for method, scores in scorer.summary().methods.items()}
     for method in ("copy_last", "flow"):
         assert written[method] == expected[method]
     np.testing.assert_allclose(written["model"]["psnr"], expected["model"]["psnr"], atol=0.05)
