@@ -1,10 +1,12 @@
-"""Scoring predictions per horizon.
+"""Scoring predictions per horizon: every tool that reports PSNR/SSIM scores through here.
 
 ``Scorer`` scores batches of sequences for the evaluator, offline (the model in this
 process, ``predict_batch``) and live (the frames a running node published): whole frames
 and moving areas for the model and both baselines, uncertainty calibration, and offers
-each sequence to a ``StripSelector`` for the report's image strips. It averages with
-``HorizonScores``; ``summary()`` gives the scores as the result document holds them.
+each sequence to a ``StripSelector`` for the report's image strips. ``score_frames``
+scores frames already predicted, PSNR/SSIM means per horizon only: the demo's table and
+training validation. Both average with ``HorizonScores`` and round with
+``results.MethodScores``, so the same frames give the same numbers everywhere.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 from tqdm import tqdm
@@ -57,6 +59,29 @@ class HorizonScores:
     def count(self, name: str) -> list[int]:
         """Frames per horizon with a defined (finite) value."""
         return [int(c) for c in np.isfinite(np.concatenate(self.values[name])).sum(axis=0)]
+
+
+def score_frames(predicted: Mapping[str, np.ndarray], truth: np.ndarray, horizon: int,
+                 k: np.ndarray | None = None) -> dict[str, MethodScores]:
+    """Mean PSNR and SSIM per horizon 1..``horizon`` of each method's uint8 frames against ``truth``.
+
+    Frames are (B, K, H, W, C), K = ``horizon``, or, with ``k`` (each frame's horizon,
+    1..``horizon``), (M, H, W, C): predictions that do not come in complete sets (the
+    demo's). A horizon without frames scores None."""
+    truth = np.asarray(truth)
+    k = np.broadcast_to(np.arange(1, horizon + 1), truth.shape[:2]) if k is None else np.asarray(k)
+    k = k.ravel()
+    if k.size == 0:
+        return {name: MethodScores([None] * horizon, [None] * horizon) for name in predicted}
+    if k.min() < 1 or k.max() > horizon:
+        raise ValueError(f"horizons must be in 1..{horizon}, got {k.min()}..{k.max()}")
+    scores = HorizonScores(horizon)
+    for name, frames in predicted.items():
+        for metric, function in (("psnr", metrics.psnr), ("ssim", metrics.ssim)):
+            per_frame = np.full((k.size, horizon), np.nan)  # each frame in its horizon's column
+            per_frame[np.arange(k.size), k - 1] = np.ravel(function(frames, truth))
+            scores.add(f"{name}.{metric}", per_frame)
+    return {name: MethodScores(scores.mean(f"{name}.psnr"), scores.mean(f"{name}.ssim")) for name in predicted}
 
 
 def baseline_predictions(inputs: np.ndarray, horizon: int, flow: FlowExtrapolation) -> dict[str, np.ndarray]:
