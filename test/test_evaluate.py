@@ -1,5 +1,6 @@
-"""Offline evaluator: pairing buffered sequences with their futures, scoring, metrics.json
-and report.md, the CLI's errors, and the frame sources (bag, video file, frame folder)."""
+"""Offline evaluator: scoring whole runs, metrics.json and report.md, the CLI's errors, and
+the frame sources (bag, video file, frame folder). Pairing sequences with their futures:
+test_eval_sources; per-horizon means: test_scoring; the document's schema: test_eval_results."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ import pytest
 
 from video_predictor.io import bags
 
-from video_predictor.evaluation import offline
+from video_predictor.evaluation import offline, sources
 
 from video_predictor.io import video
 from video_predictor.backends import create_predictor, default_model_path
-from video_predictor.core.frame_buffer import FrameBuffer
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.core.predictor import Prediction, Predictor
@@ -65,53 +65,9 @@ def write_bag(path, frames_rgb, stamps, topic=TOPIC) -> None:
     bags.write_image_bag(path, (f[:, :, ::-1] for f in frames_rgb), topic, stamps, encoding="bgr8")
 
 
-def run(source: offline.FrameSource, predictor: Predictor, counts: offline.StreamCounts, **kwargs) -> dict:
-    return offline.evaluate(source, predictor, counts, progress=False, **kwargs)
-
-
-# -- pairing sequences with their futures --------------------------------------------------
-
-
-def tagged(stamps: list[float]) -> list[tuple[float, str, np.ndarray]]:
-    """(stamp, key, frame) with frame value = index, so a sample's content shows which frames it got."""
-    return [(s, "k", np.full((2, 2, 1), i, np.uint8)) for i, s in enumerate(stamps)]
-
-
-def values(frames: np.ndarray) -> list[int]:
-    return [int(f[0, 0, 0]) for f in frames]
-
-
-def test_every_full_sequence_gets_the_next_k_kept_frames():
-    counts = offline.StreamCounts()
-    samples = list(offline.samples_with_futures(tagged([i / 30 for i in range(8)]), FrameBuffer(2, 1 / 30), 3, counts))
-    assert [(values(s.inputs), values(s.targets)) for s in samples] == [
-        ([0, 1], [2, 3, 4]), ([1, 2], [3, 4, 5]), ([2, 3], [4, 5, 6]), ([3, 4], [5, 6, 7])]
-    assert (counts.kept, counts.skipped, counts.restarts) == (8, 0, 0)
-
-
-def test_a_faster_camera_is_sampled_at_the_model_period_for_inputs_and_targets():
-    counts = offline.StreamCounts()
-    stream = tagged([i / 60 for i in range(10)])  # 60 Hz camera, 30 Hz model: every other frame
-    samples = list(offline.samples_with_futures(stream, FrameBuffer(2, 1 / 30), 2, counts))
-    assert [(values(s.inputs), values(s.targets)) for s in samples] == [([0, 2], [4, 6]), ([2, 4], [6, 8])]
-    assert counts.skipped == 5
-
-
-def test_a_time_jump_drops_sequences_whose_futures_it_cut_off():
-    counts = offline.StreamCounts()
-    stamps = [i / 30 for i in range(4)] + [10 + i / 30 for i in range(5)]
-    samples = list(offline.samples_with_futures(tagged(stamps), FrameBuffer(2, 1 / 30), 2, counts))
-    # before the jump only ([0, 1] -> [2, 3]) completes; after it, frames 4..8 start over
-    assert [(values(s.inputs), values(s.targets)) for s in samples] == [
-        ([0, 1], [2, 3]), ([4, 5], [6, 7]), ([5, 6], [7, 8])]
-    assert counts.restarts == 1
-
-
-def test_horizon_means_ignore_undefined_values():
-    scores = offline.HorizonScores(2)
-    scores.add("x", np.array([[1.0, np.nan], [3.0, np.nan]]))
-    scores.add("x", np.array([[5.0, np.nan]]))
-    assert scores.mean("x") == [3.0, None]
+def run(source: sources.FrameSource, predictor: Predictor, counts: sources.StreamCounts, **kwargs) -> dict:
+    """metrics.json's content of an evaluation."""
+    return offline.evaluate(source, predictor, counts, progress=False, **kwargs).to_dict()
 
 
 # -- a whole evaluation ----------------------------------------------------------------------
@@ -154,8 +110,9 @@ def check_metrics_schema(written: dict, k: int) -> None:
 def test_metrics_json_follows_the_contract_schema(tmp_path):
     frames = scene(20)
     write_bag(tmp_path / "bag", frames, [100 + i / 30 for i in range(20)])
-    counts = offline.StreamCounts()
-    result = run(offline.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts, batch_size=4)
+    counts = sources.StreamCounts()
+    result = offline.evaluate(sources.bag_source(str(tmp_path / "bag"), TOPIC, counts), CopyLastPredictor(), counts,
+                              batch_size=4, progress=False)
     offline.write_outputs(result, tmp_path / "out", figures=False)
     written = json.loads((tmp_path / "out" / "metrics.json").read_text())
 
@@ -183,9 +140,9 @@ def test_metrics_json_follows_the_contract_schema(tmp_path):
 
 
 def test_static_scene_scores_copy_last_as_perfect(tmp_path):
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     frames = scene(10, moving=False)
-    source = offline.FrameSource(iter(offline.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "static")
+    source = sources.FrameSource(iter(sources.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "static")
     result = run(source, CopyLastPredictor(), counts)
     assert result["copy_last"]["psnr"] == [PSNR_CAP_DB] * K
     assert result["copy_last"]["ssim"] == [1.0] * K
@@ -207,9 +164,9 @@ def translating_scene(count: int, step: int = 1, size: int = 32) -> list[np.ndar
 
 
 def test_flow_extrapolation_beats_copy_last_on_a_pure_translation():
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     frames = translating_scene(14)
-    source = offline.FrameSource(iter(offline.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "pan")
+    source = sources.FrameSource(iter(sources.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "pan")
     result = run(source, CopyLastPredictor(), counts, latency_runs=1)
     assert result["frames"] == 14 - N - K + 1
     for whole_or_moving in (result, result["moving"]):
@@ -220,9 +177,9 @@ def test_flow_extrapolation_beats_copy_last_on_a_pure_translation():
 
 
 def test_failed_predictions_are_skipped_and_counted():
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     frames = [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(16)]  # uniform: survives the resize
-    source = offline.FrameSource(iter(offline.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "s")
+    source = sources.FrameSource(iter(sources.SourceFrame(i / 30, "k", f) for i, f in enumerate(frames)), None, "s")
     result = run(source, CopyLastPredictor(nan_on_odd=True), counts, batch_size=4)
     # complete sequences end at frames 2..12; those ending at an odd frame give NaN
     assert (result["frames"], result["failed_predictions"]) == (5, 5)
@@ -230,16 +187,16 @@ def test_failed_predictions_are_skipped_and_counted():
 
 
 def test_a_stream_slower_than_the_model_is_a_clear_error():
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     frames = scene(12)
-    source = offline.FrameSource(iter(offline.SourceFrame(i / 10, "k", f) for i, f in enumerate(frames)), None, "s")
+    source = sources.FrameSource(iter(sources.SourceFrame(i / 10, "k", f) for i, f in enumerate(frames)), None, "s")
     with pytest.raises(offline.EvaluationError, match="no sequence of 3 frames.*restarts 11"):
         run(source, CopyLastPredictor(), counts)
 
 
 def test_evaluator_on_carphone_reproduces_the_contract_copy_last_figures():
-    counts = offline.StreamCounts()
-    source = offline.video_source(str(video.carphone_clip()), None)
+    counts = sources.StreamCounts()
+    source = sources.video_source(str(video.carphone_clip()), None)
     result = run(source, CopyLastPredictor(n=4, k=5, size=64), counts, batch_size=32, latency_runs=2)
     # the contract scores last indices 3..N-7; the evaluator also scores the final complete sequence
     assert result["frames"] == 112

@@ -15,7 +15,7 @@ import torch
 
 from video_predictor.io import bags
 
-from video_predictor.evaluation import offline
+from video_predictor.evaluation import offline, sources
 
 from video_predictor.io import video
 from video_predictor.core.metadata import ModelMetadata
@@ -64,13 +64,13 @@ def video_10fps(tmp_path_factory):
 
 
 def run(source, predictor, counts, **kwargs) -> dict:
-    return offline.evaluate(source, predictor, counts, progress=False, latency_runs=2, **kwargs)
+    return offline.evaluate(source, predictor, counts, progress=False, latency_runs=2, **kwargs).to_dict()
 
 
 def test_a_rate_agnostic_model_scores_a_10fps_video_at_its_period(video_10fps):
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     predictor = CopyLast()
-    result = run(offline.video_source(str(video_10fps), None), predictor, counts)
+    result = run(sources.video_source(str(video_10fps), None), predictor, counts)
     assert result["frames"] == 40 - N - K + 1  # every sequence with all K futures
     assert (result["prediction_period"], result["prediction_period_source"]) == (pytest.approx(0.1), "camera")
     assert result["frame_period"] == "camera"
@@ -82,10 +82,10 @@ def test_a_rate_agnostic_model_scores_a_10fps_video_at_its_period(video_10fps):
 
 
 def test_a_fixed_period_model_on_the_10fps_video_names_the_slow_camera(video_10fps):
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     with pytest.raises(offline.EvaluationError, match=r"restarts 39.*camera at 10\.0 Hz.*slower than the prediction "
                                                        r"period of 0\.0333 s"):
-        run(offline.video_source(str(video_10fps), None), CopyLast(1 / 30), counts)
+        run(sources.video_source(str(video_10fps), None), CopyLast(1 / 30), counts)
 
 
 def test_a_jittered_15hz_bag_with_a_lost_frame_scores_with_the_interval_passed(tmp_path):
@@ -95,9 +95,9 @@ def test_a_jittered_15hz_bag_with_a_lost_frame_scores_with_the_interval_passed(t
     del frames[20], stamps[20]  # one frame lost
     bags.write_image_bag(tmp_path / "bag", (f[:, :, ::-1] for f in frames), "/camera/image_raw", stamps,
                            encoding="bgr8")
-    counts = offline.StreamCounts()
+    counts = sources.StreamCounts()
     predictor = CopyLast()
-    result = run(offline.bag_source(str(tmp_path / "bag"), "/camera/image_raw", counts), predictor, counts)
+    result = run(sources.bag_source(str(tmp_path / "bag"), "/camera/image_raw", counts), predictor, counts)
     assert counts.restarts == 0
     assert result["prediction_period"] == pytest.approx(1 / 15, rel=0.1)
     # the sequences whose futures span the lost frame are off schedule, not scored against the wrong frame
@@ -111,8 +111,8 @@ def test_a_jittered_15hz_bag_with_a_lost_frame_scores_with_the_interval_passed(t
 def test_prediction_period_thins_a_frame_folder_for_a_rate_agnostic_model(tmp_path):
     for i, frame in enumerate(carphone_frames(1, 36)):
         cv2.imwrite(str(tmp_path / f"{i:03d}.png"), frame[:, :, ::-1])
-    counts = offline.StreamCounts()
-    result = run(offline.folder_source(str(tmp_path), 30.0), CopyLast(), counts, prediction_period=0.1)
+    counts = sources.StreamCounts()
+    result = run(sources.folder_source(str(tmp_path), 30.0), CopyLast(), counts, prediction_period=0.1)
     assert (result["prediction_period"], result["prediction_period_source"]) == (0.1, "parameter")
     assert counts.kept == 12 and result["frames"] == 12 - N - K + 1
 

@@ -22,16 +22,14 @@ from std_msgs.msg import Header
 
 from ros_helpers import REPO, ros_env, start_node, stop_process, unique_domain_id
 from test_evaluate import CopyLastPredictor, check_metrics_schema, scene, write_bag
-from video_predictor.evaluation import offline
-from video_predictor.evaluation import live
+from video_predictor.evaluation import live as live_eval
+from video_predictor.evaluation import offline, scoring, sources
 from video_predictor.backends import create_predictor, default_model_path
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
-from video_predictor.core.pixels import match_channels
 from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.core.predictor import Prediction
-from video_predictor.core.preprocess import fit_to_model
 from video_predictor.ros.replay import Published
 from video_predictor.contract import split_ns
 
@@ -60,11 +58,12 @@ def message(pixels: np.ndarray, stamp_ns: int, std: float | None = None):
     return array_to_image(pixels, "rgb8", header)
 
 
-def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (), sent: bool = True) -> live.LiveRecording:
+def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (),
+            sent: bool = True) -> live_eval.LiveRecording:
     """What the evaluator receives from a node that, for every input i with a full buffer
     (i >= N-1) not in ``skip``, publishes predict(i, k) for k = 1..K, stamped input + k*period,
     each arriving 10 ms after the camera frame + 1 ms per k."""
-    camera = [live.CameraArrival(stamp(i), 10.0 + i, (SIZE, SIZE, "rgb8", "camera"), f)
+    camera = [live_eval.CameraArrival(stamp(i), 10.0 + i, (SIZE, SIZE, "rgb8", "camera"), f)
               for i, f in enumerate(frames)]
     predicted, maps = [], []
     for i in range(N - 1, len(frames)):
@@ -72,16 +71,21 @@ def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (), sent:
             continue
         for k in range(1, K + 1):
             arrived = 10.0 + i + 0.010 + 0.001 * k
-            predicted.append(live.Received(stamp(i) + round(k * PERIOD * 1e9), arrived,
+            predicted.append(live_eval.Received(stamp(i) + round(k * PERIOD * 1e9), arrived,
                                                 message(predict(i, k), stamp(i) + round(k * PERIOD * 1e9))))
-            maps.append(live.Received(predicted[-1].stamp_ns, arrived,
+            maps.append(live_eval.Received(predicted[-1].stamp_ns, arrived,
                                            message(frames[0], predicted[-1].stamp_ns, std=0.02)))
     diagnostics = {"input_frames": str(N), "horizon": str(K), "frame_period": repr(PERIOD),
                    "resolution": f"{SIZE}x{SIZE}", "backend": "fake", "model": "fake.onnx",
                    "frames_dropped": str(len(skip)), "latency_ms_p50": "3.0"}
     published = [Published(stamp(i), 9.995 + i) for i in range(len(frames))] if sent else None
-    return live.LiveRecording(camera, predicted, maps, diagnostics, published, expected=len(frames),
+    return live_eval.LiveRecording(camera, predicted, maps, diagnostics, published, expected=len(frames),
                                    source="test")
+
+
+def score(recording: live_eval.LiveRecording) -> dict:
+    """metrics.json's content for a session."""
+    return live_eval.score_recording(recording).to_dict()
 
 
 def model_resolution_scene(count: int) -> list[np.ndarray]:
@@ -90,15 +94,15 @@ def model_resolution_scene(count: int) -> list[np.ndarray]:
 
 
 def score_offline(frames: list[np.ndarray]) -> dict:
-    source = offline.FrameSource(iter(offline.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
-                                       for i, f in enumerate(frames)), None, "offline")
-    return offline.evaluate(source, CopyLastPredictor(N, K, SIZE), offline.StreamCounts(), progress=False,
-                             latency_runs=1)
+    source = sources.FrameSource(iter(sources.SourceFrame(stamp(i) / 1e9, (SIZE, SIZE, "rgb8", "camera"), f)
+                                      for i, f in enumerate(frames)), None, "offline")
+    return offline.evaluate(source, CopyLastPredictor(N, K, SIZE), sources.StreamCounts(), progress=False,
+                            latency_runs=1).to_dict()
 
 
 def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
     frames = model_resolution_scene(16)
-    result = live.score_recording(session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0]))
+    result = score(session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0]))
 
     check_metrics_schema(result, K)
     expected = score_offline(frames)
@@ -111,12 +115,12 @@ def test_a_perfect_node_scores_the_cap_and_the_baselines_match_offline():
     assert result["resolution"] == [SIZE, SIZE] and result["input_frames"] == N and result["frame_period"] == PERIOD
     assert result["uncertainty"]["coverage_2sigma"] == [1.0] * K
     assert set(result["live"]) == LIVE_KEYS
-    counts = result["live"]
-    assert (counts["inputs_expected"], counts["inputs_predicted"], counts["complete_sets"]) == (16 - N + 1,) * 3
-    assert counts["beyond_recording"] == K  # the last K inputs predict past the end of the recording
-    assert result["frames_dropped"] == 0 and counts["node"] == {"frames_dropped": 0}
+    live = result["live"]
+    assert (live["inputs_expected"], live["inputs_predicted"], live["complete_sets"]) == (16 - N + 1,) * 3
+    assert live["beyond_recording"] == K  # the last K inputs predict past the end of the recording
+    assert result["frames_dropped"] == 0 and live["node"] == {"frames_dropped": 0}
     assert result["latency_ms"] == {"p50": pytest.approx(15.0 + K), "p99": pytest.approx(15.0 + K)}
-    assert counts["latency_count"] == 16 - N + 1 and "published by the replayer" in result["latency_measured"]
+    assert live["latency_count"] == 16 - N + 1 and "published by the replayer" in result["latency_measured"]
     assert (result["mode"], result["backend"], result["model_file"]) == ("live", "fake", "fake.onnx")
 
 
@@ -124,7 +128,7 @@ def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer(
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i + k] if i + k < 16 else frames[0])
     recording.diagnostics.update(prediction_period_source="camera", model_frame_period="camera")
-    result = live.score_recording(recording)
+    result = score(recording)
     assert result["frames"] == 16 - N - K + 1 and result["model"]["psnr"] == [PSNR_CAP_DB] * K
     assert (result["frame_period"], result["prediction_period"], result["prediction_period_source"]) == (
         "camera", pytest.approx(PERIOD, abs=1e-9), "camera")
@@ -133,20 +137,20 @@ def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer(
 def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i], skip=(4, 7))
-    recording.frames.append(live.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
+    recording.frames.append(live_eval.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
     del recording.frames[-2], recording.uncertainty[-1]  # the last input's set lacks its k = K frame and map
-    result = live.score_recording(recording)
+    result = score(recording)
 
-    counts = result["live"]
-    assert result["frames_dropped"] == 2 and counts["inputs_predicted"] == counts["inputs_expected"] - 2
-    assert (counts["unmatched_frames"], counts["incomplete_sets"], counts["beyond_recording"]) == (1, 1, K - 1)
+    live = result["live"]
+    assert result["frames_dropped"] == 2 and live["inputs_predicted"] == live["inputs_expected"] - 2
+    assert (live["unmatched_frames"], live["incomplete_sets"], live["beyond_recording"]) == (1, 1, K - 1)
     assert result["frames"] == 16 - N - K + 1 - 2
     assert result["model"] == result["copy_last"]  # copying the input is what copy-last does
 
 
 def test_listening_only_measures_latency_from_the_arrival_of_the_input():
     frames = model_resolution_scene(12)
-    result = live.score_recording(session(frames, lambda i, k: frames[i], sent=False))
+    result = score(session(frames, lambda i, k: frames[i], sent=False))
     assert result["latency_ms"]["p50"] == pytest.approx(10.0 + K)  # 10 ms + 1 ms per k, from arrival here
     assert "received by the evaluator" in result["latency_measured"] and result["live"]["camera_published"] is None
 
@@ -155,33 +159,33 @@ def test_a_late_or_lost_truth_frame_leaves_its_predictions_unscored():
     frames = model_resolution_scene(14)
     recording = session(frames, lambda i, k: frames[i])
     del recording.camera[8]  # never arrived here: our buffer restarts, and nothing can be scored against it
-    result = live.score_recording(recording)
-    counts = result["live"]
+    result = score(recording)
+    live = result["live"]
     assert result["stream"]["restarts"] == 1
-    assert counts["no_input_sequence"] > 0 and result["frames"] < score_offline(frames)["frames"]
+    assert live["no_input_sequence"] > 0 and result["frames"] < score_offline(frames)["frames"]
 
 
 def test_sessions_without_what_scoring_needs_are_clear_errors():
     frames = model_resolution_scene(8)
     recording = session(frames, lambda i, k: frames[i])
     recording.diagnostics = None
-    with pytest.raises(live.LiveError, match="use_sim_time"):
-        live.score_recording(recording)
+    with pytest.raises(live_eval.LiveError, match="use_sim_time"):
+        live_eval.score_recording(recording)
     recording = session(frames, lambda i, k: frames[i], skip=tuple(range(8)))
-    with pytest.raises(live.LiveError, match="no prediction on /predicted_frames"):
-        live.score_recording(recording)
+    with pytest.raises(live_eval.LiveError, match="no prediction on /predicted_frames"):
+        live_eval.score_recording(recording)
 
 
 def test_uncertainty_maps_decode_in_either_byte_order():
     values = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
     msg = float_array_to_image(values, Header())
-    assert np.array_equal(live.float_image(msg), values)
+    assert np.array_equal(live_eval.float_image(msg), values)
     msg.data = values.astype(">f4").tobytes()
     msg.is_bigendian = 1
-    assert np.array_equal(live.float_image(msg), values)
+    assert np.array_equal(live_eval.float_image(msg), values)
     msg.encoding = "mono8"
     with pytest.raises(ValueError, match="32FC1"):
-        live.float_image(msg)
+        live_eval.float_image(msg)
 
 
 # -- part 2: the command line ----------------------------------------------------------------
@@ -224,10 +228,10 @@ def node_process(tmp_path_factory):
     stop_process(process)
 
 
-def scored_input_stamps(recording: live.LiveRecording, horizon: int, period: float) -> set[int]:
+def scored_input_stamps(recording: live_eval.LiveRecording, horizon: int, period: float) -> set[int]:
     """Inputs with all K frames and maps whose K-th future was recorded: what live mode can score."""
     stamps = [a.stamp_ns for a in recording.camera]
-    sets = [live.assign_horizons(r, stamps, period, horizon)[0] for r in (recording.frames, recording.uncertainty)]
+    sets = [live_eval.assign_horizons(r, stamps, period, horizon)[0] for r in (recording.frames, recording.uncertainty)]
     complete = [{m.input_stamp_ns for m in matched if m.k == horizon} for matched in sets]
     last = max(stamps)
     return {s for s in complete[0] & complete[1] if s + round(horizon * period * 1e9) <= last + 1_000_000}
@@ -239,8 +243,8 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     count = 20
     write_bag(tmp_path / "bag", scene(count, size=(72, 96)), [1000 + i / 30 for i in range(count)])
     recordings = []
-    record = live.record
-    monkeypatch.setattr(live, "record", lambda options: recordings.append(record(options)) or recordings[-1])
+    record = live_eval.record
+    monkeypatch.setattr(live_eval, "record", lambda options: recordings.append(record(options)) or recordings[-1])
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     code = offline.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out"),
                           "--domain-id", str(DOMAIN), "--rate", "0.5", "--idle-timeout", "0.5", "--wait", "60",
@@ -259,15 +263,15 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     else:
         assert written["frame_period"] == pytest.approx(md.frame_period, abs=1e-9)
     assert written["mode"] == "live" and set(written["live"]) == LIVE_KEYS
-    counts = written["live"]
-    assert counts["camera_published"] == counts["camera_in_bag"] == counts["camera_received"] == count
-    assert counts["inputs_expected"] == count - md.input_frames + 1
-    assert (counts["unmatched_frames"], counts["unmatched_maps"], counts["malformed"], counts["no_input_sequence"]) == (0,) * 4
+    live = written["live"]
+    assert live["camera_published"] == live["camera_in_bag"] == live["camera_received"] == count
+    assert live["inputs_expected"] == count - md.input_frames + 1
+    assert (live["unmatched_frames"], live["unmatched_maps"], live["malformed"], live["no_input_sequence"]) == (0,) * 4
     # every expected input is scored, predicted past the recording's end, or dropped by the node
-    assert written["frames"] + counts["beyond_recording"] + written["frames_dropped"] == counts["inputs_expected"], live
-    if counts["node"]["frames_received"] == count:  # (its best-effort subscription may lose frames on a busy machine)
-        assert written["frames_dropped"] == counts["node"]["frames_dropped"], live  # our count agrees with the node's
-    assert counts["latency_count"] == counts["inputs_predicted"] and written["latency_ms"]["p50"] > 0
+    assert written["frames"] + live["beyond_recording"] + written["frames_dropped"] == live["inputs_expected"], live
+    if live["node"]["frames_received"] == count:  # (its best-effort subscription may lose frames on a busy machine)
+        assert written["frames_dropped"] == live["node"]["frames_dropped"], live  # our count agrees with the node's
+    assert live["latency_count"] == live["inputs_predicted"] and written["latency_ms"]["p50"] > 0
     assert written["stream"] == {"read": count, "rejected": 0, "kept": count, "skipped": 0, "restarts": 0,
                                  "off_schedule": 0}
 
@@ -275,18 +279,17 @@ def test_live_evaluation_of_a_replayed_bag_matches_offline_on_the_same_sequences
     recording = recordings[0]
     scored = scored_input_stamps(recording, k, written["prediction_period"])
     assert len(scored) == written["frames"] > 0
-    counts = offline.StreamCounts()
-    fitted = ((f.stamp, f.key, match_channels(fit_to_model(f.image, md.height, md.width), md.channels))
-              for f in offline.bag_source(str(tmp_path / "bag"), TOPIC, counts).frames)
-    samples = [s for s in offline.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
+    counts = sources.StreamCounts()
+    fitted = sources.model_frames(sources.bag_source(str(tmp_path / "bag"), TOPIC, counts), md.height, md.width,
+                                  md.channels, counts)
+    samples = [s for s in sources.samples_with_futures(fitted, FrameBuffer(md.input_frames, md.frame_period), k,
                                                         counts) if round(s.stamp * 1e9) in scored]
     assert len(samples) == len(scored)
-    scorer = offline.Scorer(k, FlowExtrapolation())
+    scorer = scoring.Scorer(k, FlowExtrapolation())
     inputs, targets = np.stack([s.inputs for s in samples]), np.stack([s.targets for s in samples])
     prediction = predictor.predict(inputs)
     scorer.score(inputs, targets, Prediction(prediction.frames, prediction.std))
-    expected = offline.metrics_dict(scorer, {"p50": 1.0, "p99": 1.0}, counts, (md.height, md.width),
-                                     md.frame_period, md.input_frames)
+    expected = {method: scores.to_dict() for method, scores in scorer.summary().methods.items()}
     for method in ("copy_last", "flow"):
         assert written[method] == expected[method]
     np.testing.assert_allclose(written["model"]["psnr"], expected["model"]["psnr"], atol=0.05)

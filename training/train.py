@@ -22,10 +22,12 @@ from .distributed import init_distributed, shutdown
 from .engine import Trainer, checkpoint_path, default_callbacks, load_clips
 from .errors import TrainingError
 from .methods.generator import FLOW_METHOD
-from video_predictor.evaluation import metrics
 from video_predictor.core.flow import FlowExtrapolation
-from video_predictor.models import PredictorGraph
+from video_predictor.core.pixels import unit_to_uint8
 from video_predictor.core.predictor import flow_input
+# the evaluator's scoring and rounding, so validation numbers compare with metrics.json's
+from video_predictor.evaluation.scoring import baseline_predictions, score_frames
+from video_predictor.models import PredictorGraph
 
 # Kept importable from here: tests, benchmarks and tools use them as training.train.<name>.
 from .engine import (  # noqa: F401
@@ -60,13 +62,13 @@ def validate(model: nn.Module, clips: np.ndarray, input_frames: int, horizon: in
         predicted, _ = graph(x, torch.from_numpy(flow_input(inputs, FLOW_METHOD)).to(x.device))
     else:
         predicted, _ = graph(x)
-    predicted = np.clip(np.rint(predicted.cpu().numpy() * 255), 0, 255).astype(np.uint8)
-    baselines = {"copy_last": np.repeat(inputs[:, -1:], horizon, axis=1),
-                 "flow": np.stack([FlowExtrapolation()(clip, horizon) for clip in inputs])}
+    predicted = unit_to_uint8(predicted.cpu().numpy())  # the 8-bit frames the node publishes
+    scores = score_frames({"model": predicted, **baseline_predictions(inputs, horizon, FlowExtrapolation())}, truth,
+                          horizon)
     result: dict = {}
-    for name, pred in (("model", predicted), *baselines.items()):
-        result[f"{name}_psnr"] = np.asarray(metrics.psnr(pred, truth)).mean(axis=0).round(3).tolist()
-        result[f"{name}_ssim"] = np.asarray(metrics.ssim(pred, truth)).mean(axis=0).round(4).tolist()
+    for name, method_scores in scores.items():
+        written = method_scores.to_dict()
+        result[f"{name}_psnr"], result[f"{name}_ssim"] = written["psnr"], written["ssim"]
     result["strips"] = np.concatenate([inputs[:strips, -1], truth[:strips, 0], predicted[:strips, 0]], axis=2)
     return result
 

@@ -31,8 +31,6 @@ from sensor_msgs.msg import Image
 
 from video_predictor.io import bags
 
-from video_predictor.evaluation import metrics
-
 from video_predictor.io import video
 from video_predictor.core.pixels import image_to_array, match_channels
 # The ROS-side pieces shared with the live evaluator (python -m video_predictor.evaluate --live).
@@ -52,6 +50,7 @@ from video_predictor.evaluation.live import (  # noqa: F401 - re-exported: demo.
     stamp_ns,
 )
 from video_predictor.core.preprocess import fit_to_model
+from video_predictor.evaluation.scoring import score_frames
 from video_predictor.ros.replay import Published
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -109,32 +108,26 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> int:
 # -- scoring the demo's predictions ----------------------------------------------------------
 
 
-def _per_horizon_mean(values: dict[int, list[float]], horizon: int) -> list[float | None]:
-    return [round(float(np.mean(values[k])), 4) if values.get(k) else None for k in range(1, horizon + 1)]
-
-
 def score_predictions(matched: list[Matched], frames_by_stamp: dict[int, np.ndarray], camera_period_ns: float,
                       horizon: int) -> dict:
     """PSNR/SSIM per horizon of the node's predictions and of copying the input frame, both
     against the recorded frame nearest the prediction's stamp (within half a camera period)."""
     truth_stamps = np.array(sorted(frames_by_stamp), dtype=np.int64)
-    scores = {name: {} for name in ("model.psnr", "model.ssim", "copy_last.psnr", "copy_last.ssim")}
-    scored = 0
+    predicted, copied, truth, k = [], [], [], []
     for m in matched:
         truth_stamp = nearest_stamp(truth_stamps, m.received.stamp_ns, camera_period_ns / 2)
         if truth_stamp is None or m.input_stamp_ns not in frames_by_stamp:
             continue  # predicts past the end of the recording
-        predicted, _ = image_to_array(m.received.msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
-        h, w, c = predicted.shape
-        truth = match_channels(fit_to_model(frames_by_stamp[truth_stamp], h, w), c)
-        copied = match_channels(fit_to_model(frames_by_stamp[m.input_stamp_ns], h, w), c)
-        for method, frame in (("model", predicted), ("copy_last", copied)):
-            scores[f"{method}.psnr"].setdefault(m.k, []).append(metrics.psnr(frame, truth))
-            scores[f"{method}.ssim"].setdefault(m.k, []).append(metrics.ssim(frame, truth))
-        scored += 1
-    result = {"horizon": list(range(1, horizon + 1)), "scored_predictions": scored}
-    for method in ("model", "copy_last"):
-        result[method] = {metric: _per_horizon_mean(scores[f"{method}.{metric}"], horizon) for metric in ("psnr", "ssim")}
+        frame, _ = image_to_array(m.received.msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)
+        h, w, c = frame.shape
+        predicted.append(frame)
+        truth.append(match_channels(fit_to_model(frames_by_stamp[truth_stamp], h, w), c))
+        copied.append(match_channels(fit_to_model(frames_by_stamp[m.input_stamp_ns], h, w), c))
+        k.append(m.k)
+    scores = score_frames({"model": np.array(predicted), "copy_last": np.array(copied)}, np.array(truth), horizon,
+                          np.array(k, dtype=np.int64))
+    result = {"horizon": list(range(1, horizon + 1)), "scored_predictions": len(k)}
+    result.update((method, method_scores.to_dict()) for method, method_scores in scores.items())
     return result
 
 

@@ -15,7 +15,7 @@ plays it. Afterwards it
 - assigns every predicted frame and uncertainty map to its input and horizon k
   (``assign_horizons``) and scores it against the camera frame that actually arrived
   at its stamp (nearest arrival within half a camera period), with the same scoring code
-  as offline (``evaluate.Scorer``); only inputs with all K predictions, all K maps and
+  as offline (``scoring.Scorer``); only inputs with all K predictions, all K maps and
   all K true frames count;
 - measures end-to-end latency, from publishing an input (or, listen-only, from its
   arrival here) to receiving its K-th predicted frame, and counts dropped frames.
@@ -48,9 +48,10 @@ from video_predictor.io import bags
 from video_predictor.evaluation import metrics
 from video_predictor.ros.listener import PredictorListener, wait_until
 from video_predictor.core.flow import FlowExtrapolation
-from video_predictor.evaluation.report import StripSelector
-from video_predictor.evaluation.offline import MIN_MOVING_FRACTION, Scorer, StreamCounts, metrics_dict
-from video_predictor.core.frame_buffer import FrameBuffer, PushResult
+from video_predictor.evaluation.results import EvaluationResult, Latency, LiveCounts, LiveRun, Periods
+from video_predictor.evaluation.scoring import MIN_MOVING_FRACTION, Scorer, StripSelector
+from video_predictor.evaluation.sources import StreamCounts
+from video_predictor.core.frame_buffer import FrameBuffer
 from video_predictor.core.camera_messages import decode_image_message
 from video_predictor.core.pixels import ImageError, NO_SIZE_LIMIT, image_to_array, match_channels
 from video_predictor.core.metadata import CAMERA_PERIOD
@@ -382,22 +383,6 @@ class NodeModel:
             raise LiveError(f"{DIAGNOSTICS_TOPIC} of predictor_node lack the model's facts ({error})") from None
 
 
-@dataclass
-class LiveCounts:
-    camera_received: int = 0
-    inputs_expected: int = 0  # arrivals that completed a full buffer: the node should predict on them
-    inputs_predicted: int = 0  # of those, inputs with at least one prediction
-    complete_sets: int = 0  # inputs with all K frames and all K maps
-    incomplete_sets: int = 0
-    beyond_recording: int = 0  # complete sets whose future frames never arrived (end of the bag, lost frames)
-    no_input_sequence: int = 0  # complete sets for an input our buffer did not have full (a frame lost here)
-    malformed: int = 0  # predictions that could not be decoded or had the wrong size
-    unmatched_frames: int = 0
-    unmatched_maps: int = 0
-    predicted_frames_received: int = 0
-    uncertainty_maps_received: int = 0
-
-
 def _sets(matched: list[Matched]) -> dict[int, dict[int, Received]]:
     sets: dict[int, dict[int, Received]] = {}
     for m in matched:
@@ -413,22 +398,15 @@ def _replay_buffer(camera: list[CameraArrival], model: NodeModel, max_gap_period
     sequences: dict[int, np.ndarray] = {}
     for i, arrival in enumerate(camera):
         # the buffer holds arrival indices rather than frames: sequences then cost no copies
-        result = buffer.push(arrival.stamp_ns / 1e9, np.array(i), arrival.key)
-        if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
-            counts.skipped += 1
-            continue
-        counts.kept += 1
-        if result is PushResult.RESTARTED:
-            counts.restarts += 1
-        if buffer.ready:
+        if counts.record(buffer.push(arrival.stamp_ns / 1e9, np.array(i), arrival.key)) and buffer.ready:
             sequences.setdefault(arrival.stamp_ns, buffer.sequence().frames)
     return sequences
 
 
 def score_recording(recording: LiveRecording, motion_threshold: float = metrics.MOTION_THRESHOLD_PX,
                     max_gap_periods: float = 1.5, strips: StripSelector | None = None,
-                    min_moving_fraction: float = MIN_MOVING_FRACTION, batch_size: int = 16) -> dict:
-    """metrics.json content for a live session (the offline schema, plus live counts)."""
+                    min_moving_fraction: float = MIN_MOVING_FRACTION, batch_size: int = 16) -> EvaluationResult:
+    """The result of a live session: the offline schema, plus live counts (``LiveRun``)."""
     model = NodeModel.from_diagnostics(recording.diagnostics)
     if not recording.camera:
         raise LiveError("no camera image arrived: is the bag's topic the one the evaluator listened to?")
@@ -437,8 +415,12 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
     k, period = model.horizon, model.frame_period
     height, width = model.resolution or (recording.frames[0].msg.height, recording.frames[0].msg.width)
     counts = StreamCounts(read=len(recording.camera) + recording.camera_rejected, rejected=recording.camera_rejected)
+    node_counters = {key: int(value) for key, value in recording.diagnostics.items()  # the node's own view
+                     if (key.startswith("frames_") or key == "buffer_restarts") and value.isdigit()}
     live = LiveCounts(camera_received=len(recording.camera), predicted_frames_received=len(recording.frames),
-                      uncertainty_maps_received=len(recording.uncertainty))
+                      uncertainty_maps_received=len(recording.uncertainty),
+                      camera_published=len(recording.sent) if recording.sent is not None else None,
+                      camera_in_bag=recording.expected, interrupted=recording.interrupted, node=node_counters)
     sequences = _replay_buffer(recording.camera, model, max_gap_periods, counts)
     live.inputs_expected = len(sequences)
 
@@ -506,25 +488,15 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
         measured = "end to end: input received by the evaluator -> its k=K prediction received"
     latency = end_to_end_latency_ms(matched, sent, k)
     model_period = period if model.model_frame_period is None else model.model_frame_period
-    result = metrics_dict(scorer, {"p50": latency["p50"], "p99": latency["p99"]}, counts, (height, width),
-                          model_period, model.input_frames, period, model.period_source)
-    frames_dropped = live.inputs_expected - live.inputs_predicted
-    node_counters = {key: int(value) for key, value in recording.diagnostics.items()  # the node's own view
-                     if (key.startswith("frames_") or key == "buffer_restarts") and value.isdigit()}
-    details = vars(live).copy()
-    details.update(camera_published=len(recording.sent) if recording.sent is not None else None,
-                   camera_in_bag=recording.expected, latency_count=latency["count"], interrupted=recording.interrupted,
-                   node=node_counters)
-    result.update(mode="live", source=recording.source, model_file=model.model, backend=model.backend,
-                  latency_measured=measured, frames_dropped=frames_dropped, live=details,
-                  failed_predictions=node_counters.get("frames_failed"))  # the node's count of failed inferences
-    result["notes"] += (
-        "; live: each prediction is scored against the camera frame that arrived at its stamp (nearest within half "
-        "a camera period); frames_dropped: inputs that completed a full buffer but got no prediction")
-    return result
+    live.latency_count = latency["count"]
+    live_run = LiveRun(recording.source, model.model, model.backend, measured,
+                       frames_dropped=live.inputs_expected - live.inputs_predicted, live=live,
+                       failed_predictions=node_counters.get("frames_failed"))  # the node's count of failed inferences
+    return EvaluationResult(scorer.summary(), Latency(latency["p50"], latency["p99"]), (height, width),
+                            Periods(model_period, period, model.period_source), model.input_frames, counts, live_run)
 
 
 def run(options: LiveOptions, motion_threshold: float = metrics.MOTION_THRESHOLD_PX, max_gap_periods: float = 1.5,
-        strips: StripSelector | None = None, min_moving_fraction: float = MIN_MOVING_FRACTION) -> dict:
+        strips: StripSelector | None = None, min_moving_fraction: float = MIN_MOVING_FRACTION) -> EvaluationResult:
     """Record a live session and score it."""
     return score_recording(record(options), motion_threshold, max_gap_periods, strips, min_moving_fraction)

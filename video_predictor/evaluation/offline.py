@@ -15,274 +15,52 @@ same sequences.
 Both write DIR/metrics.json (the contract's schema plus moving-area scores, sharpness and
 counts), DIR/report.md, PNG plots per horizon and image strips of the best, median and
 worst sequences (video_predictor.evaluation.report).
+
+This module runs the offline evaluation and the command line; the frames come from
+``sources``, are scored by ``scoring`` and written as a ``results.EvaluationResult``, the
+same pieces live mode uses (which is why live never imports this module).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Hashable, Iterable, Iterator, NamedTuple
 
 import numpy as np
-from tqdm import tqdm
 
-from video_predictor.io import bags
-
-from video_predictor.evaluation import metrics
-
-from video_predictor.io import video
 from video_predictor.backends import BACKENDS, ModelLoadError, create_predictor, default_model_path
 from video_predictor.core.flow import FlowExtrapolation
-from video_predictor.evaluation.baselines import copy_last
-from video_predictor.evaluation.report import StripSample, StripSelector, report_markdown, write_report
-from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
-from video_predictor.core.pixels import match_channels, unit_to_uint8
-from video_predictor.core.metadata import CAMERA_PERIOD
-from video_predictor.core.predictor import Prediction, PredictionError, Predictor
-from video_predictor.core.preprocess import fit_to_model
+from video_predictor.core.frame_buffer import FrameBuffer, choose_period
+from video_predictor.core.predictor import PredictionError, Predictor
+from video_predictor.evaluation import metrics
+from video_predictor.evaluation.report import report_markdown, write_report
+from video_predictor.evaluation.results import EvaluationResult, Latency, OfflineRun, Periods
+from video_predictor.evaluation.scoring import MIN_MOVING_FRACTION, Scorer, StripSelector, predict_batch
+from video_predictor.evaluation.sources import (
+    FrameSource,
+    Sample,
+    StreamCounts,
+    bag_source,
+    folder_source,
+    model_frames,
+    samples_with_futures,
+    video_source,
+)
+from video_predictor.io import bags, video
 
 DEFAULT_TOPIC = "/camera/image_raw"
-METHODS = ("model", "copy_last", "flow")
-# Frames whose moving area covers less of the frame than this are left out of the moving-area
-# scores: 1 % is 41 pixels at 64x64.
-MIN_MOVING_FRACTION = 0.01
 
 
 class EvaluationError(ValueError):
     """The evaluation cannot produce numbers (e.g. no complete sequence); says why."""
 
 
-class SourceFrame(NamedTuple):
-    stamp: float  # seconds
-    key: Hashable  # stream format; a change restarts the buffer, as in the node
-    image: np.ndarray  # RGB (H, W, 3) or grey (H, W, 1) uint8, camera resolution
-
-
-class FrameSource(NamedTuple):
-    frames: Iterator[SourceFrame]
-    total: int | None  # for the progress bar
-    name: str
-
-
-@dataclass
-class StreamCounts:
-    read: int = 0
-    rejected: int = 0  # undecodable messages (the node would reject them too)
-    kept: int = 0
-    skipped: int = 0  # too soon for the model's frame period, or a duplicate stamp
-    restarts: int = 0
-    off_schedule: int = 0  # full sequences left out: a future frame was not k periods ahead (a lost frame)
-
-
-@dataclass(frozen=True)
-class Sample:
-    inputs: np.ndarray  # (N, H, W, C) uint8, model resolution, oldest first
-    targets: np.ndarray  # (K, H, W, C) uint8: the frames kept 1..K periods after the newest input
-    stamp: float = math.nan  # of the newest input, seconds
-    period: float = math.nan  # the prediction period of this sequence, seconds
-    last_interval: float = 1.0  # between its two newest frames, in prediction periods (for predict)
-
-
-# -- frame sources ---------------------------------------------------------------------------
-
-
-def bag_source(path: str, topic: str, counts: StreamCounts) -> FrameSource:
-    total = bags.count_image_messages(path, topic)  # also checks the topic before any work
-
-    def on_reject(stamp: float, reason: str) -> None:
-        counts.rejected += 1
-        tqdm.write(f"skipping image at {stamp:.3f} s: {reason}")
-
-    def frames() -> Iterator[SourceFrame]:
-        for msg in bags.read_image_messages(path, topic, on_reject=on_reject):
-            key = (msg.image.shape[0], msg.image.shape[1], msg.encoding, msg.frame_id)  # the node's key
-            yield SourceFrame(msg.stamp, key, msg.image)
-
-    return FrameSource(frames(), total, f"{path} {topic}")
-
-
-def _timed_source(frames: Iterator[video.TimedFrame], total: int | None, name: str) -> FrameSource:
-    return FrameSource((SourceFrame(f.stamp, f.image.shape, f.image) for f in frames), total, name)
-
-
-def video_source(path: str, fps: float | None) -> FrameSource:
-    return _timed_source(video.video_frames(path, fps), video.video_frame_count(path), path)
-
-
-def folder_source(folder: str, fps: float | None) -> FrameSource:
-    if fps is None:
-        raise video.VideoError(f"{folder}: a frame folder has no timing; give its frame rate with --fps")
-    return _timed_source(video.folder_frames(folder, fps), len(video.frame_files(folder)), folder)
-
-
-# -- sequences and their futures -------------------------------------------------------------
-
-
-def samples_with_futures(
-    frames: Iterable[tuple[float, Hashable, np.ndarray]], buffer: FrameBuffer, horizon: int, counts: StreamCounts
-) -> Iterator[Sample]:
-    """Push (stamp, key, model-resolution frame) through ``buffer``; yield every full
-    sequence once the buffer has kept ``horizon`` more frames after it, without a restart
-    and each within 1.5 of the sequence's periods of the one before (at the camera's own
-    period a lost frame does not restart the buffer, but the frame after it is not the
-    future the sequence would be scored against: such sequences are ``off_schedule``)."""
-    waiting: deque[tuple[Sample, list[np.ndarray], list[float]]] = deque()
-    for stamp, key, frame in frames:
-        result = buffer.push(stamp, frame, key)
-        if result in (PushResult.SKIPPED, PushResult.DUPLICATE):
-            counts.skipped += 1
-            continue
-        counts.kept += 1
-        if result is PushResult.RESTARTED:
-            counts.restarts += 1
-            waiting.clear()  # their futures are gone with the old stream
-        else:
-            kept = deque()
-            for sample, futures, previous in waiting:
-                if stamp - previous[0] <= 1.5 * sample.period:
-                    futures.append(frame)
-                    previous[0] = stamp
-                    kept.append((sample, futures, previous))
-                else:
-                    counts.off_schedule += 1
-            waiting = kept
-            while waiting and len(waiting[0][1]) == horizon:
-                sample, futures, _ = waiting.popleft()
-                yield Sample(sample.inputs, np.stack(futures), sample.stamp, sample.period, sample.last_interval)
-        if buffer.ready:
-            sequence = buffer.sequence()
-            waiting.append((Sample(sequence.frames, sequence.frames[:0], stamp, sequence.period,
-                                   sequence.last_interval), [], [stamp]))
-
-
-# -- scoring ---------------------------------------------------------------------------------
-
-
-@dataclass
-class HorizonScores:
-    """Per-frame scores collected per horizon: name -> list of (B, K) arrays."""
-
-    horizon: int
-    values: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def add(self, name: str, batch: np.ndarray) -> None:
-        self.values.setdefault(name, []).append(np.asarray(batch, dtype=np.float64).reshape(-1, self.horizon))
-
-    def mean(self, name: str) -> list[float | None]:
-        """Mean over frames per horizon, ignoring NaN; None where nothing is defined."""
-        stacked = np.concatenate(self.values[name])
-        defined = np.isfinite(stacked)
-        sums = np.where(defined, stacked, 0.0).sum(axis=0)
-        counts = defined.sum(axis=0)
-        return [float(s / c) if c else None for s, c in zip(sums, counts)]
-
-    def count(self, name: str) -> list[int]:
-        """Frames per horizon with a defined (finite) value."""
-        return [int(c) for c in np.isfinite(np.concatenate(self.values[name])).sum(axis=0)]
-
-
-class Scorer:
-    """Scores the model's predictions and the baselines on batches of sequences: whole
-    frames and moving areas, uncertainty calibration; offers each sequence to ``strips``.
-
-    The model's prediction is given, so the same scoring serves the in-process predictor
-    (offline) and the frames a running node published (live)."""
-
-    def __init__(self, horizon: int, flow: FlowExtrapolation, motion_threshold: float = metrics.MOTION_THRESHOLD_PX,
-                 strips: StripSelector | None = None, min_moving_fraction: float = MIN_MOVING_FRACTION) -> None:
-        if not motion_threshold >= 0:
-            raise ValueError(f"motion threshold must be >= 0 pixels, got {motion_threshold}")
-        if not 0 <= min_moving_fraction <= 1:
-            raise ValueError(f"min_moving_fraction must be in [0, 1], got {min_moving_fraction}")
-        self.horizon = horizon
-        self.flow = flow
-        self.motion_threshold = motion_threshold
-        self.min_moving_fraction = min_moving_fraction
-        self.strips = strips
-        self.scores = HorizonScores(horizon)
-        self.scored = 0
-
-    def score(self, inputs: np.ndarray, targets: np.ndarray, prediction: Prediction,
-              stamps: Iterable[float] | None = None) -> None:
-        """inputs (B, N, H, W, C) and targets (B, K, H, W, C) uint8; ``prediction`` the
-        model's (B, K) frames in [0, 1] and their sigma; stamps: newest input per sequence."""
-        k = self.horizon
-        if len(inputs) == 0:
-            return
-        if prediction.frames.shape[:2] != (len(inputs), k) or targets.shape[:2] != (len(inputs), k):
-            raise ValueError(f"expected {len(inputs)} sequences of {k} frames, got prediction "
-                             f"{prediction.frames.shape} and targets {targets.shape}")
-        predicted = {
-            "model": unit_to_uint8(prediction.frames),  # the 8-bit frames the node publishes
-            "copy_last": np.stack([copy_last(x, k) for x in inputs]),
-            "flow": np.stack([self.flow(x, k) for x in inputs]),
-        }
-        last = np.repeat(inputs[:, -1:], k, axis=1)
-        moving = metrics.motion_mask(last, targets, self.motion_threshold)  # (B, K, H, W), one mask for all methods
-        fraction = moving.mean(axis=(-2, -1))
-        self.scores.add("moving_fraction", fraction)
-        # a score over a handful of pixels is noise (three right pixels make 100 dB): such frames give NaN
-        scored = moving & (fraction >= max(self.min_moving_fraction, 1e-12))[..., None, None]
-        psnr = {}
-        for method, frames in predicted.items():
-            psnr[method] = metrics.psnr(frames, targets)
-            ssim_map = metrics.ssim_map(frames, targets)  # each map once, for the whole frame and the mask
-            gap = metrics.gradient_gap_map(frames, targets)
-            self.scores.add(f"{method}.psnr", psnr[method])
-            self.scores.add(f"{method}.ssim", metrics.map_mean(ssim_map))
-            self.scores.add(f"{method}.sharpness", metrics.sharpness_from_gap(gap))
-            self.scores.add(f"moving.{method}.psnr", metrics.masked_psnr(frames, targets, scored))
-            self.scores.add(f"moving.{method}.ssim", metrics.map_mean(ssim_map, scored))
-            self.scores.add(f"moving.{method}.sharpness", metrics.sharpness_from_gap(gap, scored))
-        error = prediction.frames - targets.astype(np.float32) / 255.0
-        self.scores.add("coverage_2sigma", metrics.coverage_2sigma(error, prediction.std))
-        self.scores.add("spearman", metrics.uncertainty_spearman(error, prediction.std))
-        if self.strips is not None:
-            self._offer_strips(inputs, targets, predicted["model"], prediction.std, moving, psnr["model"], stamps)
-        self.scored += len(inputs)
-
-    def _offer_strips(self, inputs, targets, model_frames, std, moving, model_psnr, stamps) -> None:
-        model_psnr = np.asarray(model_psnr).reshape(len(inputs), self.horizon)
-        stamps = list(stamps) if stamps is not None else [math.nan] * len(inputs)
-        for b in range(len(inputs)):
-            def make(index: int, b: int = b) -> StripSample:
-                return StripSample(index, float(stamps[b]), float(model_psnr[b].mean()), inputs[b].copy(),
-                                   targets[b].copy(), model_frames[b].copy(), std[b].astype(np.float16),
-                                   moving[b].copy(), tuple(float(v) for v in model_psnr[b]))
-            self.strips.offer(float(model_psnr[b].mean()), make)
-
-
-def predict_batch(predictor: Predictor, inputs: np.ndarray,
-                  last_intervals: np.ndarray | None = None) -> tuple[np.ndarray, Prediction | None, int]:
-    """Predict a batch (``last_intervals``: per sequence, in prediction periods, as the node
-    passes them); on NaN/Inf, retry one by one and drop only the bad sequences.
-    Returns (mask of the sequences kept, their prediction, number that failed)."""
-    intervals = np.ones(len(inputs)) if last_intervals is None else np.asarray(last_intervals, dtype=np.float64)
-    try:
-        return np.ones(len(inputs), bool), predictor.predict(inputs, last_interval=intervals), 0
-    except PredictionError:
-        pass
-    kept, parts = np.zeros(len(inputs), bool), []
-    for i, x in enumerate(inputs):
-        try:
-            parts.append(predictor.predict(x, last_interval=float(intervals[i])))
-            kept[i] = True
-        except PredictionError as error:
-            tqdm.write(f"skipping a sequence: {error}")
-    failed = int((~kept).sum())
-    if not parts:
-        return kept, None, failed
-    return kept, Prediction(np.concatenate([p.frames for p in parts]), np.concatenate([p.std for p in parts])), failed
-
-
-def measure_latency_ms(predictor: Predictor, sequences: list[np.ndarray],
-                       last_intervals: list[float] | None = None) -> dict[str, float | None]:
+def measure_latency(predictor: Predictor, sequences: list[np.ndarray],
+                    last_intervals: list[float] | None = None) -> Latency:
     """p50/p99 of single-sequence predict() calls, as the node makes them (batch of one)."""
     times = []
     intervals = last_intervals or [1.0] * len(sequences)
@@ -294,8 +72,8 @@ def measure_latency_ms(predictor: Predictor, sequences: list[np.ndarray],
             continue
         times.append((time.perf_counter() - start) * 1000.0)
     if not times:
-        return {"p50": None, "p99": None}
-    return {"p50": float(np.percentile(times, 50)), "p99": float(np.percentile(times, 99))}
+        return Latency(None, None)
+    return Latency(float(np.percentile(times, 50)), float(np.percentile(times, 99)))
 
 
 # -- the whole run ---------------------------------------------------------------------------
@@ -313,25 +91,19 @@ def evaluate(
     strips: StripSelector | None = None,
     min_moving_fraction: float = MIN_MOVING_FRACTION,
     prediction_period: float = 0.0,
-) -> dict:
-    """Score ``predictor`` and the baselines on ``source``; returns the metrics.json content.
-    ``strips``, when given, collects the sequences the report draws. ``prediction_period``:
-    as the node's parameter (0: the camera's own for a rate-agnostic model, else the model's);
-    ValueError where the model does not allow it."""
+) -> EvaluationResult:
+    """Score ``predictor`` and the baselines on ``source``; ``to_dict()`` of the result is
+    the metrics.json content. ``strips``, when given, collects the sequences the report
+    draws. ``prediction_period``: as the node's parameter (0: the camera's own for a
+    rate-agnostic model, else the model's); ValueError where the model does not allow it."""
     md = predictor.metadata
     period, period_source = choose_period(md.frame_period, prediction_period)
     buffer = FrameBuffer(md.input_frames, period, max_gap_periods=max_gap_periods)
-    flow = FlowExtrapolation()
-    scorer = Scorer(predictor.horizon, flow, motion_threshold, strips, min_moving_fraction)
+    scorer = Scorer(predictor.horizon, FlowExtrapolation(), motion_threshold, strips, min_moving_fraction)
     failed = 0
     latency_inputs: list[Sample] = []
     periods: list[float] = []  # of the sequences scored
     batch: list[Sample] = []
-
-    def fitted() -> Iterator[tuple[float, Hashable, np.ndarray]]:
-        for frame in tqdm(source.frames, total=source.total, desc="evaluating", unit="frame", disable=not progress):
-            counts.read += 1
-            yield frame.stamp, frame.key, match_channels(fit_to_model(frame.image, md.height, md.width), md.channels)
 
     def score(batch: list[Sample]) -> int:
         inputs = np.stack([s.inputs for s in batch])
@@ -342,7 +114,8 @@ def evaluate(
                          [s.stamp for s, keep in zip(batch, kept) if keep])
         return failed
 
-    for sample in samples_with_futures(fitted(), buffer, predictor.horizon, counts):
+    frames = model_frames(source, md.height, md.width, md.channels, counts, progress)
+    for sample in samples_with_futures(frames, buffer, predictor.horizon, counts):
         batch.append(sample)
         if len(latency_inputs) < latency_runs:
             latency_inputs.append(sample)
@@ -354,13 +127,10 @@ def evaluate(
     if scorer.scored == 0:
         raise EvaluationError(_why_nothing_scored(counts, md.input_frames, predictor.horizon, buffer))
     predictor.warm_up()
-    latency = measure_latency_ms(predictor, [s.inputs for s in latency_inputs],
-                                 [s.last_interval for s in latency_inputs])
-    result = metrics_dict(scorer, latency, counts, (md.height, md.width), md.frame_period, md.input_frames,
-                          float(np.median(periods)), period_source)
-    result.update(failed_predictions=failed, mode="offline",
-                  latency_measured="single-sequence predict() calls in this process")
-    return result
+    latency = measure_latency(predictor, [s.inputs for s in latency_inputs], [s.last_interval for s in latency_inputs])
+    return EvaluationResult(scorer.summary(), latency, (md.height, md.width),
+                            Periods(md.frame_period, float(np.median(periods)), period_source), md.input_frames,
+                            counts, OfflineRun(failed))
 
 
 def _why_nothing_scored(counts: StreamCounts, n: int, k: int, buffer: FrameBuffer) -> str:
@@ -376,72 +146,17 @@ def _why_nothing_scored(counts: StreamCounts, n: int, k: int, buffer: FrameBuffe
     )
 
 
-def _round(values: list[float | None], digits: int) -> list[float | None]:
-    return [None if v is None or not math.isfinite(v) else round(v, digits) for v in values]
-
-
-def metrics_dict(scorer: Scorer, latency: dict, counts: StreamCounts, resolution: tuple[int, int],
-                 frame_period: float | str, input_frames: int, prediction_period: float | None = None,
-                 prediction_period_source: str = "model") -> dict:
-    """The metrics.json content of a finished ``scorer``: the contract's fields first, then extras.
-    frame_period: the model's (metadata: seconds or "camera"); prediction_period: the seconds
-    actually predicted at (the median over the sequences scored at the camera's own period)."""
-    mean = scorer.scores.mean
-    result = {
-        "horizon": list(range(1, scorer.horizon + 1)),
-        "frames": scorer.scored,
-        "resolution": list(resolution),
-    }
-    for method in METHODS:
-        result[method] = {"psnr": _round(mean(f"{method}.psnr"), 3), "ssim": _round(mean(f"{method}.ssim"), 4)}
-    result["uncertainty"] = {
-        "coverage_2sigma": _round(mean("coverage_2sigma"), 4),
-        "spearman": _round(mean("spearman"), 4),
-    }
-    result["latency_ms"] = {name: None if v is None else round(v, 3) for name, v in latency.items()}
-    # extras beyond the contract's schema
-    result["sharpness_diff"] = {method: _round(mean(f"{method}.sharpness"), 3) for method in METHODS}
-    result["moving"] = {
-        "threshold_px": scorer.motion_threshold,
-        "min_fraction": scorer.min_moving_fraction,
-        "mask": metrics.MOTION_MASK_METHOD,
-        "pixel_fraction": _round(mean("moving_fraction"), 4),
-        "frames": scorer.scores.count("moving.model.psnr"),
-    }
-    for method in METHODS:
-        result["moving"][method] = {
-            "psnr": _round(mean(f"moving.{method}.psnr"), 3),
-            "ssim": _round(mean(f"moving.{method}.ssim"), 4),
-            "sharpness_diff": _round(mean(f"moving.{method}.sharpness"), 3),
-        }
-    result["frame_period"] = frame_period
-    if prediction_period is None:  # not given: the model's fixed period (unknown for a rate-agnostic one)
-        prediction_period = None if frame_period == CAMERA_PERIOD else float(frame_period)
-    result["prediction_period"] = None if prediction_period is None else round(prediction_period, 9)
-    result["prediction_period_source"] = prediction_period_source
-    result["input_frames"] = input_frames
-    result["stream"] = vars(counts).copy()
-    result["flow_method"] = scorer.flow.describe()
-    result["notes"] = (
-        "frames: buffered sequences scored, each with all K future frames; "
-        "PSNR (peak 255, capped at 100 dB) and SSIM (11x11 Gaussian window, sigma 1.5) on 8-bit frames, "
-        "averaged over sequences per horizon; moving: the same on the pixels whose flow from the last observed "
-        "frame to the true future frame exceeds threshold_px, averaged over the frames where such pixels cover at "
-        "least min_fraction of the frame (moving.frames per horizon); "
-        "uncertainty: per-frame coverage of |error| <= 2 sigma and per-frame Spearman correlation of sigma with "
-        "|error|, averaged"
-    )
-    return result
-
-
 # -- output ----------------------------------------------------------------------------------
 
 
-def write_outputs(result: dict, out_dir: Path, strips: StripSelector | None = None, figures: bool = True) -> None:
-    """metrics.json, then report.md with its plots and strips (eval_report)."""
+def write_outputs(result: EvaluationResult, out_dir: Path, strips: StripSelector | None = None,
+                  figures: bool = True) -> dict:
+    """metrics.json, then report.md with its plots and strips; returns the metrics.json content."""
+    document = result.to_dict()
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_report(result, out_dir, strips, figures)
+    (out_dir / "metrics.json").write_text(json.dumps(document, indent=2) + "\n")
+    write_report(document, out_dir, strips, figures)
+    return document
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -525,7 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _run_offline(args: argparse.Namespace, strips: StripSelector) -> dict:
+def _run_offline(args: argparse.Namespace, strips: StripSelector) -> EvaluationResult:
     counts = StreamCounts()
     if args.bag:
         source = bag_source(args.bag, args.topic, counts)
@@ -538,17 +253,13 @@ def _run_offline(args: argparse.Namespace, strips: StripSelector) -> dict:
     result = evaluate(source, predictor, counts, args.batch_size, args.latency_runs, args.max_gap_periods,
                       progress=not args.no_progress, motion_threshold=args.motion_threshold, strips=strips,
                       min_moving_fraction=args.min_moving_fraction, prediction_period=args.prediction_period)
-    result.update(
-        source=source.name,
-        model_file=args.model or str(default_model_path()),
-        backend=predictor.backend_name,
-        backend_reason=reason,
-    )
-    return result
+    loaded = replace(result.run, source=source.name, model_file=args.model or str(default_model_path()),
+                     backend=predictor.backend_name, backend_reason=reason)
+    return replace(result, run=loaded)
 
 
-def _run_live(args: argparse.Namespace, strips: StripSelector) -> dict:
-    from video_predictor.evaluation import live
+def _run_live(args: argparse.Namespace, strips: StripSelector) -> EvaluationResult:
+    from video_predictor.evaluation import live  # rclpy and the message packages: only for --live
 
     options = live.LiveOptions(
         bag=args.bag, topic=args.topic, listen_only=args.listen_only, rate=args.rate, clock=args.clock,
@@ -569,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate: error: {error}", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
-    write_outputs(result, out_dir, strips, figures=not args.no_figures)
-    print(report_markdown(result))
+    document = write_outputs(result, out_dir, strips, figures=not args.no_figures)
+    print(report_markdown(document))
     print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'report.md'}"
           + ("" if args.no_figures else " and its figures"))
     return 0

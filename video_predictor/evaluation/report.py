@@ -5,8 +5,9 @@ The evaluator (offline or live) computes ``metrics.json``; this module turns it 
 - ``psnr_per_horizon.png``, ``ssim_per_horizon.png``: model vs copy-last vs flow per
   horizon k, whole frames (solid) and moving areas (dashed);
 - ``strip_best.png``, ``strip_median.png``, ``strip_worst.png``: for the sequences with the
-  best, median and worst model PSNR averaged over k, rows of input frames, ground truth,
-  prediction, uncertainty σ and absolute error (moving area outlined);
+  best, median and worst model PSNR averaged over k (kept while scoring by
+  ``scoring.StripSelector``), rows of input frames, ground truth, prediction, uncertainty σ
+  and absolute error (moving area outlined);
 - ``report.md``, which tabulates the numbers and links the pictures.
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects with the Agg canvas directly,
@@ -16,97 +17,17 @@ never through pyplot, so nothing global (backend, current figure) is touched.
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-METHODS = ("model", "copy_last", "flow")
+from video_predictor.evaluation.results import METHODS
+from video_predictor.evaluation.scoring import StripSample, StripSelector
+
 METHOD_LABELS = {"model": "model", "copy_last": "copy-last", "flow": "flow"}
 STRIP_LABELS = ("best", "median", "worst")
 PLOT_FILES = {"psnr": "psnr_per_horizon.png", "ssim": "ssim_per_horizon.png"}
-
-
-# -- picking the sequences to show -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StripSample:
-    """One scored sequence, kept for drawing."""
-
-    index: int  # position among the scored sequences, from 0
-    stamp: float  # stamp of the newest input frame, seconds
-    score: float  # model PSNR averaged over k (dB)
-    inputs: np.ndarray  # (N, H, W, C) uint8
-    targets: np.ndarray  # (K, H, W, C) uint8, the true future frames
-    prediction: np.ndarray  # (K, H, W, C) uint8, the model's frames
-    std: np.ndarray  # (K, H, W) float, predicted sigma in [0, 1] units
-    moving: np.ndarray  # (K, H, W) bool, the moving-area mask of each horizon
-    psnr: tuple[float, ...]  # model PSNR per k
-
-
-class StripSelector:
-    """Keeps what is needed to draw the best, median and worst sequence of a stream of any length.
-
-    Best and worst are exact. Every score is kept (a float each), so the median score is
-    exact; the frames of the sequences are kept only for a uniform random sample of
-    ``reservoir`` sequences (reservoir sampling, fixed seed), and the median strip shows
-    the sampled sequence whose score is nearest the median: exactly the median sequence
-    whenever the stream has at most ``reservoir`` sequences.
-    """
-
-    def __init__(self, reservoir: int = 128, seed: int = 0) -> None:
-        if reservoir < 1:
-            raise ValueError(f"reservoir must be >= 1, got {reservoir}")
-        self.reservoir = reservoir
-        self._random = random.Random(seed)
-        self._scores: list[float] = []
-        self._best: StripSample | None = None
-        self._worst: StripSample | None = None
-        self._sampled: list[StripSample] = []
-
-    @property
-    def offered(self) -> int:
-        return len(self._scores)
-
-    def offer(self, score: float, make: Callable[[int], StripSample]) -> None:
-        """Consider the next sequence; ``make(index)`` builds its sample only if it is kept."""
-        if not math.isfinite(score):
-            return
-        index = len(self._scores)
-        self._scores.append(score)
-        sample: StripSample | None = None
-
-        def built() -> StripSample:
-            nonlocal sample
-            if sample is None:
-                sample = make(index)
-            return sample
-
-        if self._best is None or score > self._best.score:
-            self._best = built()
-        if self._worst is None or score < self._worst.score:
-            self._worst = built()
-        if len(self._sampled) < self.reservoir:
-            self._sampled.append(built())
-        else:
-            slot = self._random.randrange(index + 1)
-            if slot < self.reservoir:
-                self._sampled[slot] = built()
-
-    def chosen(self) -> dict[str, StripSample]:
-        """{"best", "median", "worst"} -> sample; empty before any sequence was offered."""
-        if self._best is None or self._worst is None:
-            return {}
-        median = float(np.median(self._scores))
-        nearest = min(self._sampled, key=lambda s: (abs(s.score - median), s.index))
-        return {"best": self._best, "median": nearest, "worst": self._worst}
-
-    def rank(self, sample: StripSample) -> int:
-        """1-based rank of ``sample``'s score among all offered, best first."""
-        return 1 + sum(1 for s in self._scores if s > sample.score)
 
 
 # -- drawing ---------------------------------------------------------------------------------
