@@ -36,6 +36,7 @@ from typing import Iterator
 import numpy as np
 
 from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC  # the node under test runs in the root namespace
+from video_predictor.contract import DiagnosticKey as Key
 from video_predictor.contract import frames_key, split_ns, stamp_to_ns
 from video_predictor.ros.listener import PredictorListener
 from video_predictor.ros.replay import ImageReplayer
@@ -177,12 +178,12 @@ class NodeUnderTest:
             self.close()
             raise RuntimeError(f"predictor_node did not start ({' '.join(self.command)}):\n{self.log_path.read_text()}")
         values = self.listener.diagnostics
-        self.input_frames, self.horizon = int(values["input_frames"]), int(values["horizon"])
+        self.input_frames, self.horizon = int(values[Key.INPUT_FRAMES]), int(values[Key.HORIZON])
         # the prediction period: a rate-agnostic model's is the camera's (measured once frames come), 30 Hz here
-        self.period = (CAMERA_PERIOD_NS / 1e9 if values.get("prediction_period_source") == "camera"
-                       else float(values["frame_period"]))
-        self.backend = values["backend"]
-        self.resolution = values["resolution"]
+        self.period = (CAMERA_PERIOD_NS / 1e9 if values.get(Key.PREDICTION_PERIOD_SOURCE) == "camera"
+                       else float(values[Key.FRAME_PERIOD]))
+        self.backend = values[Key.BACKEND]
+        self.resolution = values[Key.RESOLUTION]
         if not self.listener.wait_for(lambda: self.listener.replayer.publisher.get_subscription_count() > 0, 10):
             self.close()
             raise RuntimeError("the node's camera subscription never matched this publisher")
@@ -190,7 +191,7 @@ class NodeUnderTest:
 
     def counters(self) -> dict[str, int]:
         values = self.listener.diagnostics or {}
-        return {key: int(value) for key, value in values.items() if key.startswith("frames_") and value.isdigit()}
+        return {key: int(value) for key, value in values.items() if key.startswith(frames_key("")) and value.isdigit()}
 
     def run_step(self, clip: list[np.ndarray], rate_hz: float, duration_s: float) -> StepResult:
         """Replay ``duration_s`` seconds of camera at ``rate_hz`` and measure the node."""
@@ -227,13 +228,13 @@ class NodeUnderTest:
         values = self.listener.diagnostics or {}
         return StepResult(
             rate_hz=rate_hz, duration_s=round(replay_s, 2), published=count,
-            received_by_node=delta.get("frames_received", 0),
-            lost_in_transport=count - delta.get("frames_received", 0),
-            dropped_by_node=delta.get("frames_dropped", 0), predicted=delta.get("frames_predicted", 0),
-            failed=delta.get("frames_failed", 0),
-            throughput_hz=round(delta.get("frames_predicted", 0) / replay_s, 2),
+            received_by_node=delta.get(frames_key("received"), 0),
+            lost_in_transport=count - delta.get(frames_key("received"), 0),
+            dropped_by_node=delta.get(frames_key("dropped"), 0), predicted=delta.get(frames_key("predicted"), 0),
+            failed=delta.get(frames_key("failed"), 0),
+            throughput_hz=round(delta.get(frames_key("predicted"), 0) / replay_s, 2),
             latency_ms=percentiles(latencies) if latencies else None,
-            node_latency_ms={"p50": values.get("latency_ms_p50", "?"), "p99": values.get("latency_ms_p99", "?")},
+            node_latency_ms={"p50": values.get(Key.LATENCY_MS_P50, "?"), "p99": values.get(Key.LATENCY_MS_P99, "?")},
             cpu_percent=round(100.0 * (cpu_end - cpu_start) / (wall_end - wall_start), 1),
             rss_mb_start=round(rss_start, 1), rss_mb_end=round(rss_end, 1),
             load_average=[round(x, 2) for x in os.getloadavg()],

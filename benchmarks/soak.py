@@ -52,7 +52,7 @@ from sensor_msgs.msg import Image
 from video_predictor.contract import ROOT_CAMERA_TOPIC
 from video_predictor.ros.listener import PredictorListener, wait_until
 from video_predictor.io.video import carphone_clip, video_frames
-from video_predictor.contract import split_ns, stamp_to_ns
+from video_predictor.contract import frames_key, split_ns, stamp_to_ns
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERA_RATE_HZ = 30.0
@@ -184,7 +184,7 @@ def match_predictions(expected: list[ExpectedInput], groups: list[Group]) -> Mat
 
 def unaccounted(values: dict[str, str]) -> int:
     """received minus every outcome on one /diagnostics report: 0 when the counts add up."""
-    return int(values["frames_received"]) - sum(int(values[f"frames_{o}"]) for o in OUTCOMES)
+    return int(values[frames_key("received")]) - sum(int(values[frames_key(o)]) for o in OUTCOMES)
 
 
 def rss_growth_mb(samples: list[tuple[float, float]], warmup_s: float) -> tuple[float, float]:
@@ -460,11 +460,11 @@ def soak(args, clip, process, observer: Observer, log_path: Path) -> tuple[int, 
         failures.append(f"the node exited during the run with code {process.returncode}")
     # settle: the node has counted everything sent and finished inference, the observer has its output
     settled = observer.wait_for(lambda: observer.diagnostics is not None
-                                and int(observer.diagnostics["frames_received"]) >= expectation.published
-                                and observer.diagnostics["frames_in_flight"] == "0", 30)
+                                and int(observer.diagnostics[frames_key("received")]) >= expectation.published
+                                and observer.diagnostics[frames_key("in_flight")] == "0", 30)
     if not settled:
         failures.append("the node never counted every message sent with nothing in flight")
-    predicted_by_node = int((observer.values() or {}).get("frames_predicted", 0))
+    predicted_by_node = int((observer.values() or {}).get(frames_key("predicted"), 0))
     observer.wait_for(lambda: len(observer.frames.groups) >= predicted_by_node
                       and len(observer.maps.groups) >= predicted_by_node, 10)
 

@@ -125,7 +125,8 @@ def test_the_ros_free_layers_load_no_ros_package():
     names = ["video_predictor.evaluation.offline", "video_predictor.evaluation.scoring",
              "video_predictor.evaluation.sources", "video_predictor.evaluation.results",
              *submodules("video_predictor.core"), *submodules("video_predictor.io"),
-             *submodules("training.data"), "training.train"]  # training validation: train.validate
+             *submodules("training.data"), "training.train",  # training validation: train.validate
+             "video_predictor.api", *submodules("video_predictor.backends"), *submodules("video_predictor.models")]
     script = (f"import importlib, json, sys\nfor name in {names!r}:\n    importlib.import_module(name)\n"
               f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {ROS_PACKAGES!r})))")
     completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

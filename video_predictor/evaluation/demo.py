@@ -49,12 +49,13 @@ from video_predictor.evaluation.live import (  # noqa: F401 - re-exported: demo.
     nearest_stamp,
     stamp_ns,
 )
+from video_predictor.contract import DiagnosticKey, frames_key
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.evaluation.scoring import score_frames
 from video_predictor.ros.replay import Published
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-NODE_COUNTERS = ("frames_received", "frames_predicted", "frames_dropped", "frames_rejected", "buffer_restarts")
+NODE_COUNTERS = (*(frames_key(o) for o in ("received", "predicted", "dropped", "rejected")), DiagnosticKey.BUFFER_RESTARTS)
 
 
 def write_clip_bag(clip: Path, bag: Path, start_stamp: float) -> int:

@@ -58,7 +58,7 @@ from video_predictor.core.metadata import CAMERA_PERIOD
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.ros.replay import ImageReplayer, Published
-from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, stamp_to_ns
+from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, frames_key, stamp_to_ns
 # the live evaluator listens in the root namespace
 from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC
 from video_predictor.contract import ROOT_FRAMES_TOPIC as FRAMES_TOPIC
@@ -416,7 +416,7 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
     height, width = model.resolution or (recording.frames[0].msg.height, recording.frames[0].msg.width)
     counts = StreamCounts(read=len(recording.camera) + recording.camera_rejected, rejected=recording.camera_rejected)
     node_counters = {key: int(value) for key, value in recording.diagnostics.items()  # the node's own view
-                     if (key.startswith("frames_") or key == "buffer_restarts") and value.isdigit()}
+                     if (key.startswith(frames_key("")) or key == DiagnosticKey.BUFFER_RESTARTS) and value.isdigit()}
     live = LiveCounts(camera_received=len(recording.camera), predicted_frames_received=len(recording.frames),
                       uncertainty_maps_received=len(recording.uncertainty),
                       camera_published=len(recording.sent) if recording.sent is not None else None,
@@ -491,7 +491,7 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
     live.latency_count = latency["count"]
     live_run = LiveRun(recording.source, model.model, model.backend, measured,
                        frames_dropped=live.inputs_expected - live.inputs_predicted, live=live,
-                       failed_predictions=node_counters.get("frames_failed"))  # the node's count of failed inferences
+                       failed_predictions=node_counters.get(frames_key("failed")))  # the node's count of failed inferences
     return EvaluationResult(scorer.summary(), Latency(latency["p50"], latency["p99"]), (height, width),
                             Periods(model_period, period, model.period_source), model.input_frames, counts, live_run)
 
