@@ -49,9 +49,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(1, str(REPO))  # training.export, for the model variants
 
+from video_predictor.backends import (  # noqa: E402
+    PRETRAINED_DIR,  # noqa: E402
+    create_predictor,
+    tensorrt_available,
+)
+
 import stages  # noqa: E402
-from video_predictor.backends import create_predictor, tensorrt_available  # noqa: E402
-from video_predictor.backends import PRETRAINED_DIR  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCRIPT = "benchmarks/harness.py"

@@ -49,10 +49,9 @@ import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.contract import ROOT_CAMERA_TOPIC
-from video_predictor.ros.listener import PredictorListener, wait_until
+from video_predictor.contract import ROOT_CAMERA_TOPIC, frames_key, split_ns, stamp_to_ns
 from video_predictor.io.video import carphone_clip, video_frames
-from video_predictor.contract import frames_key, split_ns, stamp_to_ns
+from video_predictor.ros.listener import PredictorListener, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 CAMERA_RATE_HZ = 30.0

@@ -30,14 +30,14 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
+from video_predictor.contract import split_ns, stamp_to_ns
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
 from video_predictor.core.pixels import image_to_array, match_channels, unit_to_uint8
-from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 from video_predictor.core.predictor import Predictor
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.io.video import carphone_clip, video_frames
-from video_predictor.contract import split_ns, stamp_to_ns
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 
 STAGES = ("decode", "preprocess", "buffer", "inference", "postprocess", "publish")
 CAMERA_PERIOD_NS = round(1e9 / 30.0)

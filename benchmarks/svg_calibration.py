@@ -28,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from training.data.moving_mnist import MovingMNISTConfig, moving_mnist_clips  # noqa: E402
-from video_predictor.evaluation import metrics
 from video_predictor.backends import create_predictor  # noqa: E402
 from video_predictor.core.model_file import load_model_file  # noqa: E402
+from video_predictor.evaluation import metrics
 from video_predictor.models import build_model  # noqa: E402
 from video_predictor.models.svg import sample_statistics  # noqa: E402
 

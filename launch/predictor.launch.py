@@ -11,10 +11,11 @@ absolute. ``image_topic`` remaps the camera topic (its /compressed and camera_in
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
+
+from launch import LaunchDescription
 
 ARGUMENTS = {  # name -> (default, description); params_file's default is the installed config/predictor.yaml
     "params_file": ("", "Parameters file for predictor_node."),

@@ -20,8 +20,8 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from video_predictor.ros.listener import diagnostic_values
 from video_predictor.contract import split_ns, stamp_to_ns
+from video_predictor.ros.listener import diagnostic_values
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -168,11 +168,12 @@ def test_auto_does_not_give_tensorrt_a_stochastic_graph(monkeypatch, tmp_path):
 
 
 def test_onnxruntime_batch_one_session_agrees_with_the_dynamic_batch_one():
-    from video_predictor.backends.onnxruntime_backend import OnnxRuntimePredictor
-    from video_predictor.backends import default_model_path
-    from video_predictor.io.video import carphone_clip, video_frames
-    from video_predictor.core.preprocess import fit_to_model
     import itertools
+
+    from video_predictor.backends import default_model_path
+    from video_predictor.backends.onnxruntime_backend import OnnxRuntimePredictor
+    from video_predictor.core.preprocess import fit_to_model
+    from video_predictor.io.video import carphone_clip, video_frames
 
     predictor = OnnxRuntimePredictor(default_model_path().with_suffix(".onnx"))
     assert predictor._session_one is not None  # the node's one-sequence calls take the fixed-batch graph

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from video_predictor.evaluation import metrics
 from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.evaluation import metrics
 from video_predictor.evaluation.baselines import copy_last
 
 SHIFT = 2  # pixels per frame

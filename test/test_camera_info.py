@@ -6,8 +6,8 @@ lands, after fit_to_model, where K' projects it."""
 import numpy as np
 import pytest
 
-from video_predictor.ros.camera_info import crop_scale_matrix, fitted_intrinsics
 from video_predictor.core.preprocess import fit_to_model
+from video_predictor.ros.camera_info import crop_scale_matrix, fitted_intrinsics
 
 
 def dot_centroid(image: np.ndarray) -> tuple[float, float]:

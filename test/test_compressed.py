@@ -15,12 +15,11 @@ import pytest
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
-from video_predictor.io import bags
-
-from video_predictor.evaluation import offline
-from video_predictor.core.compressed import decode_compressed, encode_compressed, parse_format
 from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.compressed import decode_compressed, encode_compressed, parse_format
 from video_predictor.core.pixels import ImageError
+from video_predictor.evaluation import offline
+from video_predictor.io import bags
 from video_predictor.io.video import carphone_clip, video_frames
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,9 +25,9 @@ from training.data.formats import detect_format
 from training.data.patches import moving_patch_offsets
 from training.data.pool import ClipPool
 from training.data.sequence import DataError
-from video_predictor.io.bags import write_image_bag
 from video_predictor.core.model_file import load_model_file
 from video_predictor.core.preprocess import fit_to_model
+from video_predictor.io.bags import write_image_bag
 
 LENGTH = 5  # clip length used by most tests
 SMALL = {"height": 8, "width": 8}

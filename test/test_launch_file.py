@@ -138,8 +138,9 @@ def test_launched_node_runs_in_its_namespace_on_sim_time_with_the_given_model(mo
     from builtin_interfaces.msg import Time
     from rosgraph_msgs.msg import Clock
 
-    from ros_helpers import ParameterClient, Probe, image_msg, moving_scene, start_node, stop_process, unique_domain_id
     from video_predictor.backends import default_model_path
+
+    from ros_helpers import ParameterClient, Probe, image_msg, moving_scene, start_node, stop_process, unique_domain_id
 
     model = str(default_model_path())
     _, node = launch(monkeypatch, namespace="robot7", image_topic="front/image", model=model,

@@ -11,10 +11,11 @@ import json
 import numpy as np
 import pytest
 
-from ros_helpers import REPO, start_node, stop_process, unique_domain_id
-from video_predictor.io import bags
 from video_predictor.evaluation import offline
+from video_predictor.io import bags
 from video_predictor.io.video import carphone_clip, video_frames
+
+from ros_helpers import REPO, start_node, stop_process, unique_domain_id
 
 DOMAIN = unique_domain_id(124)
 

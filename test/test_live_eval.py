@@ -20,18 +20,19 @@ import numpy as np
 import pytest
 from std_msgs.msg import Header
 
-from ros_helpers import REPO, ros_env, start_node, stop_process, unique_domain_id
-from test_evaluate import CopyLastPredictor, check_metrics_schema, scene, write_bag
-from video_predictor.evaluation import live as live_eval
-from video_predictor.evaluation import offline, scoring, sources
 from video_predictor.backends import create_predictor, default_model_path
+from video_predictor.contract import split_ns
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
-from video_predictor.ros.image_messages import array_to_image, float_array_to_image
-from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.core.predictor import Prediction
+from video_predictor.evaluation import live as live_eval
+from video_predictor.evaluation import offline, scoring, sources
+from video_predictor.evaluation.metrics import PSNR_CAP_DB
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 from video_predictor.ros.replay import Published
-from video_predictor.contract import split_ns
+
+from ros_helpers import REPO, ros_env, start_node, stop_process, unique_domain_id
+from test_evaluate import CopyLastPredictor, check_metrics_schema, scene, write_bag
 
 TOPIC = "/camera/image_raw"
 N, K, SIZE = 3, 4, 32

@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from video_predictor.evaluation import metrics
 from video_predictor.core.flow import FlowExtrapolation
-from video_predictor.evaluation.baselines import copy_last
 from video_predictor.core.preprocess import fit_to_model
+from video_predictor.evaluation import metrics
+from video_predictor.evaluation.baselines import copy_last
 from video_predictor.io.video import carphone_clip
 
 RNG = np.random.default_rng(7)

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from ros_helpers import REPO, Probe, image_msg, moving_scene, node_command, ros_env, stamp_ns, unique_domain_id
 from training.export import export_onnx
 from video_predictor.backends import default_model_path
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import load_model_file, save_model_file
 from video_predictor.models import build_model
+
+from ros_helpers import REPO, Probe, image_msg, moving_scene, node_command, ros_env, stamp_ns, unique_domain_id
 
 DOMAIN = unique_domain_id(60)
 SECOND = 1_000_000_000

@@ -20,6 +20,12 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.ros.node import PredictorNode
+from video_predictor.ros.parameters import ConfigError
+
 from ros_helpers import (
     REPO,
     Probe,
@@ -31,11 +37,6 @@ from ros_helpers import (
     stamp_ns,
     unique_domain_id,
 )
-from video_predictor.core.metadata import ModelMetadata
-from video_predictor.ros.node import PredictorNode
-from video_predictor.ros.parameters import ConfigError
-from video_predictor.core.predictor import Prediction, Predictor
-from video_predictor.core.preprocess import fit_to_model
 
 DOMAIN = unique_domain_id()
 SECOND = 1_000_000_000

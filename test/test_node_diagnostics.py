@@ -8,8 +8,8 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from video_predictor.ros.node import LatestSlot
 from video_predictor.ros.diagnostics import NodeStats, diagnostic_status, health
+from video_predictor.ros.node import LatestSlot
 
 
 def test_every_snapshot_adds_up_while_the_node_threads_count():

@@ -20,18 +20,19 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
+from video_predictor.core.preprocess import fit_to_model
+
 from ros_helpers import (
     REPO,
     Probe,
     image_msg,
     moving_scene,
     prediction_period,
-    start_node,
     stamp_ns,
+    start_node,
     stop_process,
     unique_domain_id,
 )
-from video_predictor.core.preprocess import fit_to_model
 
 DOMAIN = unique_domain_id(103)
 SECOND = 1_000_000_000

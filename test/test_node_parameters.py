@@ -17,8 +17,8 @@ from ros_helpers import (
     image_msg,
     moving_scene,
     prediction_period,
-    start_node,
     stamp_ns,
+    start_node,
     stop_process,
     unique_domain_id,
 )

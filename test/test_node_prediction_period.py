@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
-from ros_helpers import Probe, image_msg, stamp_ns, unique_domain_id
 from video_predictor.core.metadata import ModelMetadata
-from video_predictor.ros.node import PredictorNode
 from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.ros.node import PredictorNode
+
+from ros_helpers import Probe, image_msg, stamp_ns, unique_domain_id
 
 DOMAIN = unique_domain_id(62)
 SECOND = 1_000_000_000

@@ -16,12 +16,13 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ros_helpers import REPO, ProbeNode, image_msg, node_command, qos, ros_env, stamp_ns, stop_process, unique_domain_id
-from video_predictor.ros.camera_info import fitted_intrinsics
-from video_predictor.core.compressed import encode_compressed
 from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.core.compressed import encode_compressed
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.io.video import carphone_clip, video_frames
+from video_predictor.ros.camera_info import fitted_intrinsics
+
+from ros_helpers import REPO, ProbeNode, image_msg, node_command, qos, ros_env, stamp_ns, stop_process, unique_domain_id
 
 DOMAIN = unique_domain_id(121)
 SECOND = 1_000_000_000

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_evaluate import CopyLastPredictor, scene
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.pixels import unit_to_uint8
 from video_predictor.core.predictor import Prediction
@@ -20,6 +19,8 @@ from video_predictor.evaluation.scoring import (
     predict_batch,
     score_frames,
 )
+
+from test_evaluate import CopyLastPredictor, scene
 
 N, K, SIZE = 3, 4, 32
 

@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from ros_helpers import REPO
 from training import train
+
+from ros_helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 bounce = importlib.import_module("svg_bounce_spread")

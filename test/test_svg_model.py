@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from video_predictor.models import FAMILIES, PredictorGraph, build_model, uncertainty_kind
-from video_predictor.models.svg import SVG, SVGConfig, sample_statistics
 from video_predictor.models.modules.svg_blocks import FrameDecoder, FrameEncoder, gaussian_kl
+from video_predictor.models.svg import SVG, SVGConfig, sample_statistics
 
 TINY = {"input_frames": 3, "channels": 1, "size": 16, "filters": 4, "g_dim": 8, "z_dim": 3, "rnn_size": 8}
 

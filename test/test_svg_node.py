@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from rclpy.parameter import Parameter
 
-from ros_helpers import Probe, image_msg, unique_domain_id
 from video_predictor.backends import create_predictor
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import save_model_file
 from video_predictor.models import build_model
 from video_predictor.ros.node import PredictorNode
+
+from ros_helpers import Probe, image_msg, unique_domain_id
 
 DOMAIN = unique_domain_id(131)
 SECOND = 1_000_000_000

@@ -12,7 +12,15 @@ from training import train
 from training.config import TrainConfig, build_config
 from training.data import dataset
 from training.distributed import init_distributed
-from training.engine import Callback, CheckpointWriter, Trainer, build_method, checkpoint_path, default_callbacks, load_initial_weights
+from training.engine import (
+    Callback,
+    CheckpointWriter,
+    Trainer,
+    build_method,
+    checkpoint_path,
+    default_callbacks,
+    load_initial_weights,
+)
 from training.errors import NonFiniteLossError, TrainingError
 from video_predictor.core.model_file import load_model_file
 

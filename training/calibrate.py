@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from video_predictor.models import PredictorGraph
 from video_predictor.core.predictor import flow_input
+from video_predictor.models import PredictorGraph
 
 log = logging.getLogger("training.calibrate")
 TARGET_COVERAGE = 0.94
@@ -90,11 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from dataclasses import replace
 
+    from video_predictor.core.model_file import load_model_file, save_model_file
+    from video_predictor.models import build_model
+
     from .config import DataSection
     from .data.dataset import load_clip_set
     from .data.sequence import DataError
-    from video_predictor.core.model_file import load_model_file, save_model_file
-    from video_predictor.models import build_model
 
     try:
         metadata, state, _ = load_model_file(args.model)

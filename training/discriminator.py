@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.modules.blocks import downsample
 from video_predictor.models.family_config import DictConfig
+from video_predictor.models.modules.blocks import downsample
 
 
 @dataclass

@@ -35,10 +35,15 @@ from video_predictor.backends.tensorrt_backend import DEFAULT_MAX_BATCH
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.model_file import load_model_file
 from video_predictor.core.onnx_schema import (
-    FLOW_INPUT, FRAMES_INPUT, FRAMES_OUTPUT, NOISE_INPUT, SAMPLE_OUTPUT, UNCERTAINTY_OUTPUT,
+    FLOW_INPUT,
+    FRAMES_INPUT,
+    FRAMES_OUTPUT,
+    NOISE_INPUT,
+    SAMPLE_OUTPUT,
+    UNCERTAINTY_OUTPUT,
 )
-from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 from video_predictor.core.predictor import flow_input
+from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 
 log = logging.getLogger("training.export")
 OPSET = 17  # GridSample (16+) and a version TensorRT 8.6+ parses

@@ -19,12 +19,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from video_predictor.evaluation import metrics
-
-from video_predictor.io import video
 from video_predictor.backends import create_predictor
 from video_predictor.core.predictor import ModelLoadError
 from video_predictor.core.preprocess import fit_to_model
+from video_predictor.evaluation import metrics
+from video_predictor.io import video
 
 from .errors import TrainingError
 

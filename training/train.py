@@ -16,23 +16,35 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig, build_config
-from .data.sequence import DataError
-from .distributed import init_distributed, shutdown
-from .engine import Trainer, checkpoint_path, default_callbacks, load_clips
-from .errors import TrainingError
-from .methods.generator import FLOW_METHOD
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.pixels import unit_to_uint8
 from video_predictor.core.predictor import flow_input
+
 # the evaluator's scoring and rounding, so validation numbers compare with metrics.json's
 from video_predictor.evaluation.scoring import baseline_predictions, score_frames
 from video_predictor.models import PredictorGraph
 
+from .config import TrainConfig, build_config
+from .data.sequence import DataError
+from .distributed import init_distributed, shutdown
+
 # Kept importable from here: tests, benchmarks and tools use them as training.train.<name>.
 from .engine import (  # noqa: F401
-    build_method, calibrate, learning_rate, load_initial_weights, log_validation, make_metadata, schedule_factor, seed_everything,
+    Trainer,
+    build_method,
+    calibrate,
+    checkpoint_path,
+    default_callbacks,
+    learning_rate,
+    load_clips,
+    load_initial_weights,
+    log_validation,
+    make_metadata,
+    schedule_factor,
+    seed_everything,
 )
+from .errors import TrainingError
+from .methods.generator import FLOW_METHOD
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

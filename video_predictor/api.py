@@ -28,8 +28,8 @@ import numpy as np
 
 from video_predictor.backends import create_predictor
 from video_predictor.core.frame_buffer import BufferedSequence, FrameBuffer, PushResult, choose_period
-from video_predictor.core.pixels import match_channels, unit_to_uint8
 from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.pixels import match_channels, unit_to_uint8
 from video_predictor.core.predictor import Predictor
 from video_predictor.core.preprocess import fit_to_model
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from .sequence import DataError, RawFrame, Sequence
 from video_predictor.contract import ROOT_CAMERA_TOPIC
 from video_predictor.io.bags import BagError, list_image_topics, read_image_messages
+
+from .sequence import DataError, RawFrame, Sequence
 
 NAME = "bag"
 DEFAULT_TOPIC = ROOT_CAMERA_TOPIC  # the node's input topic

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sequence import RawFrame, Sequence
 from video_predictor.core.preprocess import fit_to_model
+
+from .sequence import RawFrame, Sequence
 
 MAX_GAP_PERIODS = 1.5  # as the node's frame buffer: a longer step means frames are missing
 

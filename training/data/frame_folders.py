@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator, Sequence as Seq
+from typing import Iterator
+from typing import Sequence as Seq
 
 import cv2
 import numpy as np
 
-from .sequence import DataError, RawFrame, Sequence
 from video_predictor.io.video import IMAGE_SUFFIXES, frame_files
+
+from .sequence import DataError, RawFrame, Sequence
 
 NAME = "frames"
 

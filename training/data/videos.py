@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from .sequence import DataError, RawFrame, Sequence
 from video_predictor.io.video import VideoError, video_fps, video_frames
+
+from .sequence import DataError, RawFrame, Sequence
 
 NAME = "video"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")

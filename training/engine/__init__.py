@@ -2,7 +2,15 @@
 through. ``python -m training.train`` (training/train.py) assembles one from the command line."""
 
 from ..errors import NonFiniteLossError, TrainingError
-from .callbacks import Callback, CheckpointWriter, LogValidation, ProgressBar, TensorBoard, default_callbacks, log_validation
+from .callbacks import (
+    Callback,
+    CheckpointWriter,
+    LogValidation,
+    ProgressBar,
+    TensorBoard,
+    default_callbacks,
+    log_validation,
+)
 from .checkpoint import checkpoint_path, cpu_state, model_file_path
 from .schedule import apply_schedule, learning_rate, schedule_factor
 from .setup import build_method, load_clips, load_initial_weights, make_metadata, seed_everything

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from video_predictor.core.model_file import atomic_torch_save, save_model_file
+
 from .checkpoint import checkpoint_path, cpu_state, model_file_path
 
 if TYPE_CHECKING:

@@ -11,15 +11,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from video_predictor.core.metadata import CAMERA_PERIOD, ModelMetadata
+from video_predictor.core.model_file import load_model_file
+from video_predictor.models import FAMILIES, build_model, uncertainty_kind
+
 from ..config import TrainConfig
 from ..data import dataset, real_mix
 from ..data.pool import synthetic_clips
 from ..data.synthetic import SyntheticConfig
 from ..errors import TrainingError
 from ..methods import METHODS, TrainingMethod
-from video_predictor.core.metadata import CAMERA_PERIOD, ModelMetadata
-from video_predictor.core.model_file import load_model_file
-from video_predictor.models import FAMILIES, build_model, uncertainty_kind
 
 log = logging.getLogger("training.train")  # the run's messages keep the logger name they always had
 

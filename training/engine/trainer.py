@@ -15,6 +15,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.model_file import FORMAT, load_model_file
+
 from ..calibrate import fit_sigma_calibration
 from ..config import TrainConfig
 from ..data.pool import ClipPool
@@ -26,8 +29,6 @@ from .callbacks import Callback
 from .checkpoint import cpu_state
 from .schedule import apply_schedule
 from .setup import build_method, load_initial_weights, make_metadata, seed_everything
-from video_predictor.core.metadata import ModelMetadata
-from video_predictor.core.model_file import FORMAT, load_model_file
 
 log = logging.getLogger("training.train")  # the run's messages keep the logger name they always had
 

@@ -16,10 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from video_predictor.models.modules.blocks import downsample
+
 from ..discriminator import DiscriminatorConfig, MultiScaleDiscriminator
 from .base import to_model_range
 from .generator import GeneratorLossWeights, GeneratorMethod, RolloutStep
-from video_predictor.models.modules.blocks import downsample
 
 if TYPE_CHECKING:
     from ..config import TrainConfig

@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from video_predictor.models.modules.svg_blocks import gaussian_kl
+
 from ..losses import laplace_nll
 from .base import TrainingMethod, to_model_range
-from video_predictor.models.modules.svg_blocks import gaussian_kl
 
 if TYPE_CHECKING:
     from ..config import TrainConfig

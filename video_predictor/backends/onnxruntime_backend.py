@@ -16,10 +16,14 @@ import numpy as np
 from video_predictor.backends.sampling import check_publish, check_samples, draw_noise
 from video_predictor.core.metadata import MetadataError, ModelMetadata
 from video_predictor.core.onnx_schema import (
-    FLOW_INPUT, FRAMES_INPUT, FRAMES_OUTPUT, NOISE_INPUT, SAMPLE_OUTPUT, UNCERTAINTY_OUTPUT,
+    FLOW_INPUT,
+    FRAMES_INPUT,
+    FRAMES_OUTPUT,
+    NOISE_INPUT,
+    SAMPLE_OUTPUT,
+    UNCERTAINTY_OUTPUT,
 )
 from video_predictor.core.predictor import Prediction, Predictor
-
 
 
 class OnnxRuntimePredictor(Predictor):

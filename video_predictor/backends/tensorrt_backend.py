@@ -19,7 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from video_predictor.backends.engine_cache import CacheResult, EngineCacheError, default_engine_path, load_or_build, make_key
+from video_predictor.backends.engine_cache import (
+    CacheResult,
+    EngineCacheError,
+    default_engine_path,
+    load_or_build,
+    make_key,
+)
 from video_predictor.core.metadata import MetadataError, ModelMetadata
 from video_predictor.core.onnx_schema import FLOW_INPUT, FRAMES_OUTPUT, UNCERTAINTY_OUTPUT
 from video_predictor.core.predictor import Prediction, PredictionError, Predictor

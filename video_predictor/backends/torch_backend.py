@@ -16,8 +16,8 @@ import torch
 
 from video_predictor.backends.sampling import check_publish, check_samples, draw_noise
 from video_predictor.core.model_file import ModelFileError, load_model_file
-from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.models import PredictorGraph, build_model, uncertainty_kind
 
 
 class TorchPredictor(Predictor):

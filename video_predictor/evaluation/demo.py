@@ -29,10 +29,10 @@ import numpy as np
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
-from video_predictor.io import bags
-
-from video_predictor.io import video
+from video_predictor.contract import DiagnosticKey, frames_key
 from video_predictor.core.pixels import image_to_array, match_channels
+from video_predictor.core.preprocess import fit_to_model
+
 # The ROS-side pieces shared with the live evaluator (python -m video_predictor.evaluate --live).
 from video_predictor.evaluation.live import (  # noqa: F401 - re-exported: demo.Received etc. are the demo's API too
     CAMERA_TOPIC,
@@ -49,9 +49,8 @@ from video_predictor.evaluation.live import (  # noqa: F401 - re-exported: demo.
     nearest_stamp,
     stamp_ns,
 )
-from video_predictor.contract import DiagnosticKey, frames_key
-from video_predictor.core.preprocess import fit_to_model
 from video_predictor.evaluation.scoring import score_frames
+from video_predictor.io import bags, video
 from video_predictor.ros.replay import Published
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent

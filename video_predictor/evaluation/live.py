@@ -43,26 +43,26 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
-from video_predictor.io import bags
-
-from video_predictor.evaluation import metrics
-from video_predictor.ros.listener import PredictorListener, wait_until
-from video_predictor.core.flow import FlowExtrapolation
-from video_predictor.evaluation.results import EvaluationResult, Latency, LiveCounts, LiveRun, Periods
-from video_predictor.evaluation.scoring import MIN_MOVING_FRACTION, Scorer, StripSelector
-from video_predictor.evaluation.sources import StreamCounts
-from video_predictor.core.frame_buffer import FrameBuffer
-from video_predictor.core.camera_messages import decode_image_message
-from video_predictor.core.pixels import ImageError, NO_SIZE_LIMIT, image_to_array, match_channels
-from video_predictor.core.metadata import CAMERA_PERIOD
-from video_predictor.core.predictor import Prediction
-from video_predictor.core.preprocess import fit_to_model
-from video_predictor.ros.replay import ImageReplayer, Published
 from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, frames_key, stamp_to_ns
+
 # the live evaluator listens in the root namespace
 from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC
 from video_predictor.contract import ROOT_FRAMES_TOPIC as FRAMES_TOPIC
 from video_predictor.contract import ROOT_UNCERTAINTY_TOPIC as UNCERTAINTY_TOPIC
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.core.frame_buffer import FrameBuffer
+from video_predictor.core.metadata import CAMERA_PERIOD
+from video_predictor.core.pixels import NO_SIZE_LIMIT, ImageError, image_to_array, match_channels
+from video_predictor.core.predictor import Prediction
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.evaluation import metrics
+from video_predictor.evaluation.results import EvaluationResult, Latency, LiveCounts, LiveRun, Periods
+from video_predictor.evaluation.scoring import MIN_MOVING_FRACTION, Scorer, StripSelector
+from video_predictor.evaluation.sources import StreamCounts
+from video_predictor.io import bags
+from video_predictor.ros.listener import PredictorListener, wait_until
+from video_predictor.ros.replay import ImageReplayer, Published
 
 STAMP_TOLERANCE_NS = 500_000  # diagnostics give the frame period to 1 us; k*period stays well within this
 SETTLE_S = 0.5  # after discovery, for the node's best-effort reader to finish matching our publisher

@@ -19,10 +19,10 @@ from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 
-from video_predictor.core.compressed import encode_compressed
-from video_predictor.core.camera_messages import decode_image_message
-from video_predictor.core.pixels import BYTES_PER_PIXEL, ImageError, NO_SIZE_LIMIT
 from video_predictor.contract import split_ns, stamp_to_ns
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.compressed import encode_compressed
+from video_predictor.core.pixels import BYTES_PER_PIXEL, NO_SIZE_LIMIT, ImageError
 
 IMAGE_MSGTYPE = "sensor_msgs/msg/Image"
 COMPRESSED_MSGTYPE = "sensor_msgs/msg/CompressedImage"

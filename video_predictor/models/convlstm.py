@@ -20,11 +20,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from video_predictor.models.family_config import DictConfig
 from video_predictor.models.modules.blocks import upsample2
 from video_predictor.models.modules.convlstm_cell import ConvLSTMStack
-from video_predictor.models.family_config import DictConfig
 from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, StepOutput, laplace_std01
-
 
 
 @dataclass

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.modules.blocks import conv_stack, downsample, warp_many
 from video_predictor.models.family_config import DictConfig
-from video_predictor.models.multiscale import ScaleConfig
+from video_predictor.models.modules.blocks import conv_stack, downsample, warp_many
 from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, MAX_STD01, StepOutput
+from video_predictor.models.multiscale import ScaleConfig
 
 # Laplace scale at initialisation, in [-1, 1] units (about 3 grey levels of std).
 

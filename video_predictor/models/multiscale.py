@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.modules.blocks import conv_stack, downsample, upsample2, warp
 from video_predictor.models.family_config import DictConfig
+from video_predictor.models.modules.blocks import conv_stack, downsample, upsample2, warp
 from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, StepOutput, laplace_std01
 
 HEADS = ("warp", "pixels")

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from video_predictor.models.modules.blocks import double_conv
 from video_predictor.models.family_config import DictConfig
+from video_predictor.models.modules.blocks import double_conv
 from video_predictor.models.modules.step_output import INITIAL_LOG_SCALE, StepOutput, laplace_std01
-
 
 
 @dataclass

@@ -15,10 +15,8 @@ from typing import Mapping
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
-from video_predictor.contract import DIAGNOSTICS_STATUS_NAME
+from video_predictor.contract import DIAGNOSTICS_STATUS_NAME, frames_key
 from video_predictor.contract import DiagnosticKey as Key
-from video_predictor.contract import frames_key
-
 
 #: Where every input frame goes. Each one is counted in ``received`` in the same atomic
 #: update as its first outcome, and every later update moves it between outcomes, so any

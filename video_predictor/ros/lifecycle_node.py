@@ -19,9 +19,10 @@ import sys
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from video_predictor.backends import ModelLoadError, create_predictor
-from video_predictor.ros.node import NODE_NAME, PredictorFactory, PredictorNode, main as node_main
-from video_predictor.ros.parameters import PARAMETERS, ConfigError, NodeSettings, declare_settings
 from video_predictor.core.predictor import PredictionError
+from video_predictor.ros.node import NODE_NAME, PredictorFactory, PredictorNode
+from video_predictor.ros.node import main as node_main
+from video_predictor.ros.parameters import PARAMETERS, ConfigError, NodeSettings, declare_settings
 
 
 class PredictorLifecycleNode(PredictorNode, LifecycleNode):

@@ -36,15 +36,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from video_predictor.backends import ModelLoadError, create_predictor
-from video_predictor.ros.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
-from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
-from video_predictor.core.camera_messages import decode_image_message
-from video_predictor.core.pixels import ImageError, match_channels, output_encoding, unit_to_uint8
-from video_predictor.ros.image_messages import array_to_image, float_array_to_image
-from video_predictor.ros.diagnostics import NodeStats, StatsSnapshot, diagnostic_status
-from video_predictor.ros.parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
-from video_predictor.core.predictor import Prediction, PredictionError, Predictor
-from video_predictor.core.preprocess import fit_to_model
+from video_predictor.contract import CAMERA_TOPIC as INPUT_TOPIC
 from video_predictor.contract import (
     DIAGNOSTICS_TOPIC,
     FRAMES_TOPIC,
@@ -58,8 +50,16 @@ from video_predictor.contract import (
     split_ns,
     stamp_to_ns,
 )
-from video_predictor.contract import CAMERA_TOPIC as INPUT_TOPIC
 from video_predictor.contract import DiagnosticKey as Key
+from video_predictor.core.camera_messages import decode_image_message
+from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
+from video_predictor.core.pixels import ImageError, match_channels, output_encoding, unit_to_uint8
+from video_predictor.core.predictor import Prediction, PredictionError, Predictor
+from video_predictor.core.preprocess import fit_to_model
+from video_predictor.ros.camera_info import fitted_intrinsics, image_size, sensor_to_image_matrix
+from video_predictor.ros.diagnostics import NodeStats, StatsSnapshot, diagnostic_status
+from video_predictor.ros.image_messages import array_to_image, float_array_to_image
+from video_predictor.ros.parameters import RELIABILITIES, ConfigError, NodeSettings, declare_settings, updated_settings
 
 NODE_NAME = "predictor_node"
 

@@ -19,14 +19,14 @@ import time
 from typing import Iterable, NamedTuple
 
 import rclpy
-from rclpy.node import Node
 from builtin_interfaces.msg import Time
+from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image
 
-from video_predictor.io import bags
 from video_predictor.contract import ROOT_CAMERA_TOPIC, split_ns
+from video_predictor.io import bags
 
 DEFAULT_TOPIC = ROOT_CAMERA_TOPIC
 CLOCK_TOPIC = "/clock"
