@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -146,9 +146,9 @@ def latencies_ms(frames: list[tuple[int, float]], sent: list, period_s: float, h
     """Published -> K-th predicted frame received, ms, for every input that got its K-th frame.
 
     The node publishes k = 1..K in order, so frames are grouped by arrival order with
-    ``video_predictor.evaluation.live.assign_horizons`` (stamps alone are ambiguous when the camera and the model
+    ``video_predictor.evaluation.matching.assign_horizons`` (stamps alone are ambiguous when the camera and the model
     run at the same period)."""
-    from video_predictor.evaluation.live import Received, assign_horizons
+    from video_predictor.evaluation.matching import Received, assign_horizons
 
     received = [Received(stamp, arrived, None) for stamp, arrived in frames]
     matched, _ = assign_horizons(received, [p.stamp_ns for p in sent], period_s, horizon)

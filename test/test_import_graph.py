@@ -124,6 +124,7 @@ def submodules(package: str) -> list[str]:
 def test_the_ros_free_layers_load_no_ros_package():
     names = ["video_predictor.evaluation.offline", "video_predictor.evaluation.scoring",
              "video_predictor.evaluation.sources", "video_predictor.evaluation.results",
+             "video_predictor.evaluation.matching",
              *submodules("video_predictor.core"), *submodules("video_predictor.io"),
              *submodules("training.data"), "training.train",  # training validation: train.validate
              "video_predictor.api", *submodules("video_predictor.backends"), *submodules("video_predictor.models")]

@@ -24,9 +24,10 @@ from video_predictor.backends import create_predictor, default_model_path
 from video_predictor.contract import split_ns
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
+from video_predictor.core.pixels import uncertainty_to_array
 from video_predictor.core.predictor import Prediction
 from video_predictor.evaluation import live as live_eval
-from video_predictor.evaluation import offline, scoring, sources
+from video_predictor.evaluation import matching, offline, scoring, sources
 from video_predictor.evaluation.metrics import PSNR_CAP_DB
 from video_predictor.ros.image_messages import array_to_image, float_array_to_image
 from video_predictor.ros.replay import Published
@@ -64,7 +65,7 @@ def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (),
     """What the evaluator receives from a node that, for every input i with a full buffer
     (i >= N-1) not in ``skip``, publishes predict(i, k) for k = 1..K, stamped input + k*period,
     each arriving 10 ms after the camera frame + 1 ms per k."""
-    camera = [live_eval.CameraArrival(stamp(i), 10.0 + i, (SIZE, SIZE, "rgb8", "camera"), f)
+    camera = [matching.CameraArrival(stamp(i), 10.0 + i, (SIZE, SIZE, "rgb8", "camera"), f)
               for i, f in enumerate(frames)]
     predicted, maps = [], []
     for i in range(N - 1, len(frames)):
@@ -72,9 +73,9 @@ def session(frames: list[np.ndarray], predict, skip: tuple[int, ...] = (),
             continue
         for k in range(1, K + 1):
             arrived = 10.0 + i + 0.010 + 0.001 * k
-            predicted.append(live_eval.Received(stamp(i) + round(k * PERIOD * 1e9), arrived,
+            predicted.append(matching.Received(stamp(i) + round(k * PERIOD * 1e9), arrived,
                                                 message(predict(i, k), stamp(i) + round(k * PERIOD * 1e9))))
-            maps.append(live_eval.Received(predicted[-1].stamp_ns, arrived,
+            maps.append(matching.Received(predicted[-1].stamp_ns, arrived,
                                            message(frames[0], predicted[-1].stamp_ns, std=0.02)))
     diagnostics = {"input_frames": str(N), "horizon": str(K), "frame_period": repr(PERIOD),
                    "resolution": f"{SIZE}x{SIZE}", "backend": "fake", "model": "fake.onnx",
@@ -138,7 +139,7 @@ def test_a_node_at_the_cameras_own_period_is_scored_with_the_camera_mode_buffer(
 def test_a_node_that_copies_scores_as_copy_last_and_its_drops_are_counted():
     frames = model_resolution_scene(16)
     recording = session(frames, lambda i, k: frames[i], skip=(4, 7))
-    recording.frames.append(live_eval.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
+    recording.frames.append(matching.Received(stamp(100), 99.0, message(frames[0], stamp(100))))  # for no input
     del recording.frames[-2], recording.uncertainty[-1]  # the last input's set lacks its k = K frame and map
     result = score(recording)
 
@@ -180,13 +181,13 @@ def test_sessions_without_what_scoring_needs_are_clear_errors():
 def test_uncertainty_maps_decode_in_either_byte_order():
     values = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
     msg = float_array_to_image(values, Header())
-    assert np.array_equal(live_eval.float_image(msg), values)
+    assert np.array_equal(uncertainty_to_array(msg), values)
     msg.data = values.astype(">f4").tobytes()
     msg.is_bigendian = 1
-    assert np.array_equal(live_eval.float_image(msg), values)
+    assert np.array_equal(uncertainty_to_array(msg), values)
     msg.encoding = "mono8"
     with pytest.raises(ValueError, match="32FC1"):
-        live_eval.float_image(msg)
+        uncertainty_to_array(msg)
 
 
 # -- part 2: the command line ----------------------------------------------------------------
@@ -232,7 +233,7 @@ def node_process(tmp_path_factory):
 def scored_input_stamps(recording: live_eval.LiveRecording, horizon: int, period: float) -> set[int]:
     """Inputs with all K frames and maps whose K-th future was recorded: what live mode can score."""
     stamps = [a.stamp_ns for a in recording.camera]
-    sets = [live_eval.assign_horizons(r, stamps, period, horizon)[0] for r in (recording.frames, recording.uncertainty)]
+    sets = [matching.assign_horizons(r, stamps, period, horizon)[0] for r in (recording.frames, recording.uncertainty)]
     complete = [{m.input_stamp_ns for m in matched if m.k == horizon} for matched in sets]
     last = max(stamps)
     return {s for s in complete[0] & complete[1] if s + round(horizon * period * 1e9) <= last + 1_000_000}

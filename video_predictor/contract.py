@@ -86,6 +86,17 @@ class DiagnosticKey:
     BUFFER_RESTARTS = "buffer_restarts"
 
 
+def format_resolution(height: int, width: int) -> str:
+    """The model resolution as /diagnostics write it: "HxW"."""
+    return f"{height}x{width}"
+
+
+def parse_resolution(text: str) -> tuple[int, int] | None:
+    """(height, width) from "HxW"; None for anything else."""
+    height, _, width = text.partition("x")
+    return (int(height), int(width)) if height.isdigit() and width.isdigit() else None
+
+
 def frames_key(outcome: str) -> str:
     """The counter key of an input-frame outcome: received -> frames_received, ..."""
     return f"frames_{outcome}"

@@ -113,6 +113,16 @@ def image_to_array(msg: Image, max_width: int, max_height: int) -> tuple[np.ndar
     return np.ascontiguousarray(pixels[:, :, 2::-1]), msg.encoding  # bgr8 / bgra8: channels 2, 1, 0
 
 
+def uncertainty_to_array(msg: Image) -> np.ndarray:
+    """A 32FC1 Image (an uncertainty map) as an (H, W) float32 array."""
+    if msg.encoding != "32FC1":
+        raise ImageError(f"expected a 32FC1 uncertainty map, got encoding {msg.encoding!r}")
+    if msg.step < 4 * msg.width or len(msg.data) != msg.step * msg.height:
+        raise ImageError(f"32FC1 map {msg.width}x{msg.height} with step {msg.step} holds {len(msg.data)} bytes")
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : 4 * msg.width]
+    return np.ascontiguousarray(rows).view(">f4" if msg.is_bigendian else "<f4").astype(np.float32)
+
+
 def output_encoding(input_encoding: str) -> str:
     """Encoding of the predicted frames for an input in ``input_encoding``."""
     try:

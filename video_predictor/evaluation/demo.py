@@ -30,25 +30,12 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
 from video_predictor.contract import DiagnosticKey, frames_key
-from video_predictor.core.pixels import image_to_array, match_channels
+from video_predictor.core.pixels import NO_SIZE_LIMIT, image_to_array, match_channels
 from video_predictor.core.preprocess import fit_to_model
 
 # The ROS-side pieces shared with the live evaluator (python -m video_predictor.evaluate --live).
-from video_predictor.evaluation.live import (  # noqa: F401 - re-exported: demo.Received etc. are the demo's API too
-    CAMERA_TOPIC,
-    DIAGNOSTICS_TOPIC,
-    FRAMES_TOPIC,
-    NO_SIZE_LIMIT,
-    STAMP_TOLERANCE_NS,
-    UNCERTAINTY_TOPIC,
-    Collector,
-    Matched,
-    Received,
-    assign_horizons,
-    end_to_end_latency_ms,
-    nearest_stamp,
-    stamp_ns,
-)
+from video_predictor.evaluation.live import CAMERA_TOPIC, FRAMES_TOPIC, Collector
+from video_predictor.evaluation.matching import Matched, Received, assign_horizons, end_to_end_latency_ms, nearest_stamp
 from video_predictor.evaluation.scoring import score_frames
 from video_predictor.io import bags, video
 from video_predictor.ros.replay import Published

@@ -28,22 +28,20 @@ this evaluator's replayer with ``--clock``. Its /diagnostics timer then runs on 
 too, so a bag shorter than the node's ``diagnostics_period`` may end before the node has
 said which model it runs; the evaluator then says so.
 
-The ROS-side pieces the demo shares live here as well: ``Collector``, ``assign_horizons``
-and ``end_to_end_latency_ms``.
+The demo records with this module's ``Collector``; both match with video_predictor.evaluation.matching.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
-from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, frames_key, stamp_to_ns
+from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, frames_key, parse_resolution
 
 # the live evaluator listens in the root namespace
 from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC
@@ -53,10 +51,19 @@ from video_predictor.core.camera_messages import decode_image_message
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer
 from video_predictor.core.metadata import CAMERA_PERIOD
-from video_predictor.core.pixels import NO_SIZE_LIMIT, ImageError, image_to_array, match_channels
+from video_predictor.core.pixels import NO_SIZE_LIMIT, ImageError, image_to_array, match_channels, uncertainty_to_array
 from video_predictor.core.predictor import Prediction
 from video_predictor.core.preprocess import fit_to_model
 from video_predictor.evaluation import metrics
+from video_predictor.evaluation.matching import (
+    CameraArrival,
+    Matched,
+    Received,
+    assign_horizons,
+    end_to_end_latency_ms,
+    nearest_stamp,
+    stamp_ns,
+)
 from video_predictor.evaluation.results import EvaluationResult, Latency, LiveCounts, LiveRun, Periods
 from video_predictor.evaluation.scoring import MIN_MOVING_FRACTION, Scorer, StripSelector
 from video_predictor.evaluation.sources import StreamCounts
@@ -64,48 +71,11 @@ from video_predictor.io import bags
 from video_predictor.ros.listener import PredictorListener, wait_until
 from video_predictor.ros.replay import ImageReplayer, Published
 
-STAMP_TOLERANCE_NS = 500_000  # diagnostics give the frame period to 1 us; k*period stays well within this
 SETTLE_S = 0.5  # after discovery, for the node's best-effort reader to finish matching our publisher
 
 
 class LiveError(RuntimeError):
     """The live evaluation could not run or found nothing to score; says why."""
-
-
-# -- what arrives --------------------------------------------------------------------------
-
-
-class Received(NamedTuple):
-    stamp_ns: int
-    arrived: float  # time.monotonic()
-    msg: Image
-
-
-class CameraArrival(NamedTuple):
-    stamp_ns: int
-    arrived: float  # time.monotonic()
-    key: tuple  # (height, width, encoding, frame_id): the node's stream key
-    image: np.ndarray  # RGB (H, W, 3) or grey (H, W, 1) uint8; at the model's resolution once that is known
-
-
-def stamp_ns(msg) -> int:
-    return stamp_to_ns(msg.header.stamp)
-
-
-def float_image(msg: Image) -> np.ndarray:
-    """A 32FC1 Image (an uncertainty map) as an (H, W) float32 array."""
-    if msg.encoding != "32FC1":
-        raise ImageError(f"expected a 32FC1 uncertainty map, got encoding {msg.encoding!r}")
-    if msg.step < 4 * msg.width or len(msg.data) != msg.step * msg.height:
-        raise ImageError(f"32FC1 map {msg.width}x{msg.height} with step {msg.step} holds {len(msg.data)} bytes")
-    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : 4 * msg.width]
-    return np.ascontiguousarray(rows).view(">f4" if msg.is_bigendian else "<f4").astype(np.float32)
-
-
-def parse_resolution(text: str) -> tuple[int, int] | None:
-    """The node's diagnostics write the model resolution as "HxW"."""
-    height, _, width = text.partition("x")
-    return (int(height), int(width)) if height.isdigit() and width.isdigit() else None
 
 
 class Collector(PredictorListener):
@@ -194,66 +164,6 @@ class Collector(PredictorListener):
             return time.monotonic() - last > quiet
 
         wait_until(quiet_now, timeout)
-
-
-# -- matching predictions to what happened ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Matched:
-    input_stamp_ns: int
-    k: int
-    received: Received
-
-
-def nearest_stamp(sorted_stamps: np.ndarray, stamp: float, tolerance: float) -> int | None:
-    """The stamp in ``sorted_stamps`` nearest ``stamp``, if within ``tolerance`` (all ns)."""
-    if len(sorted_stamps) == 0:
-        return None
-    i = int(np.searchsorted(sorted_stamps, stamp))
-    candidates = sorted_stamps[max(0, i - 1) : i + 1]
-    best = candidates[np.argmin(np.abs(candidates - stamp))]
-    return int(best) if abs(best - stamp) <= tolerance else None
-
-
-def assign_horizons(received: Iterable[Received], input_stamps_ns: Iterable[int], period_s: float,
-                    horizon: int) -> tuple[list[Matched], int]:
-    """Which input and horizon k each prediction belongs to; returns (matched, unmatched count).
-
-    The node publishes k = 1..K in order for one input, stamped newest + k*period, so a
-    message continues the previous one's set when its stamp is one period further; else
-    it opens a set (k = 1) for the input stamped one period before it. Arrival order
-    decides: stamps alone are ambiguous when camera and model rates nearly agree.
-    """
-    inputs = np.array(sorted(input_stamps_ns), dtype=np.int64)
-    period_ns = period_s * 1e9
-    matched, unmatched, previous = [], 0, None
-    for r in received:
-        if previous is not None and previous.k < horizon:
-            expected = previous.input_stamp_ns + (previous.k + 1) * period_ns
-            if abs(r.stamp_ns - expected) <= STAMP_TOLERANCE_NS:
-                previous = Matched(previous.input_stamp_ns, previous.k + 1, r)
-                matched.append(previous)
-                continue
-        source = nearest_stamp(inputs, r.stamp_ns - period_ns, STAMP_TOLERANCE_NS)
-        if source is None:
-            unmatched += 1
-            previous = None
-            continue
-        previous = Matched(source, 1, r)
-        matched.append(previous)
-    return matched, unmatched
-
-
-def end_to_end_latency_ms(matched: list[Matched], sent: list[Published], horizon: int) -> dict[str, float | None]:
-    """Input published -> its K-th prediction received, p50 and p99."""
-    sent_at = {p.stamp_ns: p.sent_at for p in sent}
-    latencies = [(m.received.arrived - sent_at[m.input_stamp_ns]) * 1000.0
-                 for m in matched if m.k == horizon and m.input_stamp_ns in sent_at]
-    if not latencies:
-        return {"p50": None, "p99": None, "count": 0}
-    return {"p50": round(float(np.percentile(latencies, 50)), 2), "p99": round(float(np.percentile(latencies, 99)), 2),
-            "count": len(latencies)}
 
 
 # -- a live session --------------------------------------------------------------------------
@@ -463,7 +373,7 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
         try:
             predicted = np.stack([image_to_array(frames_k[j].msg, NO_SIZE_LIMIT, NO_SIZE_LIMIT)[0]
                                   for j in range(1, k + 1)])
-            std = np.stack([float_image(maps_k[j].msg) for j in range(1, k + 1)])
+            std = np.stack([uncertainty_to_array(maps_k[j].msg) for j in range(1, k + 1)])
         except (ImageError, ValueError):
             live.malformed += 1
             continue

@@ -46,6 +46,7 @@ from video_predictor.contract import (
     UNCERTAINTY_TOPIC,
     camera_info_topic,
     compressed_topic,
+    format_resolution,
     prediction_stamps_ns,
     split_ns,
     stamp_to_ns,
@@ -366,7 +367,7 @@ class PredictorNode(Node):
             Key.MODEL: self.settings.model or "(packaged default)",
             Key.INPUT_FRAMES: md.input_frames,
             Key.HORIZON: self.horizon,
-            Key.RESOLUTION: f"{md.height}x{md.width}",
+            Key.RESOLUTION: format_resolution(md.height, md.width),
             # the prediction period in use, full precision: clients compute stamps from it (camera
             # mode: as measured now, over a restart the camera's recent rate; nan before any)
             Key.FRAME_PERIOD: repr(float(self.buffer.period or self.buffer.camera_period or "nan")),
