@@ -35,9 +35,9 @@ from typing import Iterator
 
 import numpy as np
 
+from video_predictor.contract import FRAMES_KEY_PREFIX, frames_key, split_ns, stamp_to_ns
 from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC  # the node under test runs in the root namespace
 from video_predictor.contract import DiagnosticKey as Key
-from video_predictor.contract import frames_key, split_ns, stamp_to_ns
 from video_predictor.ros.listener import PredictorListener
 from video_predictor.ros.replay import ImageReplayer
 
@@ -191,7 +191,7 @@ class NodeUnderTest:
 
     def counters(self) -> dict[str, int]:
         values = self.listener.diagnostics or {}
-        return {key: int(value) for key, value in values.items() if key.startswith(frames_key("")) and value.isdigit()}
+        return {key: int(value) for key, value in values.items() if key.startswith(FRAMES_KEY_PREFIX) and value.isdigit()}
 
     def run_step(self, clip: list[np.ndarray], rate_hz: float, duration_s: float) -> StepResult:
         """Replay ``duration_s`` seconds of camera at ``rate_hz`` and measure the node."""

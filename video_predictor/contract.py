@@ -97,6 +97,9 @@ def parse_resolution(text: str) -> tuple[int, int] | None:
     return (int(height), int(width)) if height.isdigit() and width.isdigit() else None
 
 
+FRAMES_KEY_PREFIX = "frames_"  # every input-frame counter: frames_received, frames_predicted, ...
+
+
 def frames_key(outcome: str) -> str:
     """The counter key of an input-frame outcome: received -> frames_received, ..."""
-    return f"frames_{outcome}"
+    return FRAMES_KEY_PREFIX + outcome

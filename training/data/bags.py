@@ -12,7 +12,6 @@ from video_predictor.io.bags import BagError, list_image_topics, read_image_mess
 from .sequence import DataError, RawFrame, Sequence
 
 NAME = "bag"
-DEFAULT_TOPIC = ROOT_CAMERA_TOPIC  # the node's input topic
 BAG_FILE_SUFFIXES = (".bag", ".mcap", ".db3")
 
 
@@ -44,8 +43,8 @@ def image_topic(bag: Path, topic: str) -> str:
     topics = list_image_topics(bag)
     if len(topics) == 1:
         return topics[0]
-    if DEFAULT_TOPIC in topics:
-        return DEFAULT_TOPIC
+    if ROOT_CAMERA_TOPIC in topics:  # the node's input topic
+        return ROOT_CAMERA_TOPIC
     listed = ", ".join(topics) if topics else "none"
     raise BagError(f"{bag}: cannot choose an image topic (the bag's image topics: {listed}); set data.topic")
 

@@ -41,7 +41,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
-from video_predictor.contract import DIAGNOSTICS_TOPIC, DiagnosticKey, frames_key, parse_resolution
+from video_predictor.contract import DIAGNOSTICS_TOPIC, FRAMES_KEY_PREFIX, DiagnosticKey, frames_key, parse_resolution
 
 # the live evaluator listens in the root namespace
 from video_predictor.contract import ROOT_CAMERA_TOPIC as CAMERA_TOPIC
@@ -326,7 +326,7 @@ def score_recording(recording: LiveRecording, motion_threshold: float = metrics.
     height, width = model.resolution or (recording.frames[0].msg.height, recording.frames[0].msg.width)
     counts = StreamCounts(read=len(recording.camera) + recording.camera_rejected, rejected=recording.camera_rejected)
     node_counters = {key: int(value) for key, value in recording.diagnostics.items()  # the node's own view
-                     if (key.startswith(frames_key("")) or key == DiagnosticKey.BUFFER_RESTARTS) and value.isdigit()}
+                     if (key.startswith(FRAMES_KEY_PREFIX) or key == DiagnosticKey.BUFFER_RESTARTS) and value.isdigit()}
     live = LiveCounts(camera_received=len(recording.camera), predicted_frames_received=len(recording.frames),
                       uncertainty_maps_received=len(recording.uncertainty),
                       camera_published=len(recording.sent) if recording.sent is not None else None,

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import BACKENDS, ModelLoadError, create_predictor, default_model_path
+from video_predictor.contract import ROOT_CAMERA_TOPIC
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer, choose_period
 from video_predictor.core.predictor import PredictionError, Predictor
@@ -51,8 +52,6 @@ from video_predictor.evaluation.sources import (
     video_source,
 )
 from video_predictor.io import bags, video
-
-DEFAULT_TOPIC = "/camera/image_raw"
 
 
 class EvaluationError(ValueError):
@@ -168,7 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--bag", help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag file")
     source.add_argument("--video", help="video file readable by OpenCV (offline only)")
     source.add_argument("--frames", help="folder of PNG/JPG frames in name order (needs --fps; offline only)")
-    parser.add_argument("--topic", default=DEFAULT_TOPIC,
+    parser.add_argument("--topic", default=ROOT_CAMERA_TOPIC,
                         help="image topic in the bag; live: also the topic replayed and listened to (default %(default)s)")
     parser.add_argument("--fps", type=float, help="frame rate of --frames, or to override --video's")
     parser.add_argument("--out", required=True, help="output folder for metrics.json, report.md and the figures")

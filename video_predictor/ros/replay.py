@@ -28,7 +28,6 @@ from sensor_msgs.msg import CompressedImage, Image
 from video_predictor.contract import ROOT_CAMERA_TOPIC, split_ns
 from video_predictor.io import bags
 
-DEFAULT_TOPIC = ROOT_CAMERA_TOPIC
 CLOCK_TOPIC = "/clock"
 MESSAGE_CLASSES = {bags.IMAGE_MSGTYPE: Image, bags.COMPRESSED_MSGTYPE: CompressedImage}
 
@@ -42,7 +41,7 @@ class ImageReplayer:
     """Publishes recorded images (``msgtype``: bags.IMAGE_MSGTYPE or COMPRESSED_MSGTYPE)
     on ``topic`` from ``node``; with ``clock``, also their recorded times on /clock."""
 
-    def __init__(self, node: Node, topic: str = DEFAULT_TOPIC, depth: int = 10, clock: bool = False,
+    def __init__(self, node: Node, topic: str = ROOT_CAMERA_TOPIC, depth: int = 10, clock: bool = False,
                  msgtype: str = bags.IMAGE_MSGTYPE) -> None:
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE)
         self.publisher = node.create_publisher(MESSAGE_CLASSES[msgtype], topic, qos)
@@ -83,7 +82,7 @@ class ImageReplayer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m video_predictor.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--bag", required=True, help="rosbag2 folder (sqlite3 or mcap) or ROS 1 .bag file")
-    parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic in the bag (default %(default)s)")
+    parser.add_argument("--topic", default=ROOT_CAMERA_TOPIC, help="image topic in the bag (default %(default)s)")
     parser.add_argument("--to", help="topic to publish on (default: the bag's topic)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default %(default)s)")
     parser.add_argument("--wait", type=float, default=5.0, help="seconds to wait for subscribers before playing")
