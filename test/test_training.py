@@ -9,7 +9,8 @@ from training.config import PRESET_DIR
 from training.data.pool import ClipPool
 from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
 from training.errors import TrainingError
-from training.losses import gradient_difference_loss, laplace_nll, lp_loss
+from training.data.synthetic import _trajectory, render_clip
+from training.losses import gradient_difference_loss, laplace_nll, log_mse_loss, lp_loss
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from video_predictor.core.model_file import load_model_file
 from video_predictor.models import build_model
@@ -38,6 +39,59 @@ def test_lp_loss_orders():
     a, b = torch.zeros(4), torch.full((4,), 0.5)
     assert lp_loss(a, b, 1).item() == pytest.approx(0.5)
     assert lp_loss(a, b, 2).item() == pytest.approx(0.25)
+
+
+def test_log_mse_loss_is_the_mean_of_per_frame_log_errors():
+    target = torch.zeros(2, 3, 4, 4)
+    pred = torch.stack([torch.full((3, 4, 4), 0.01), torch.full((3, 4, 4), 0.1)])
+    expected = (np.log(1e-4 + 1e-4) + np.log(1e-2 + 1e-4)) / 2
+    assert log_mse_loss(pred, target, 1e-4).item() == pytest.approx(expected, rel=1e-5)
+    # the metric's weighting: the nearly exact frame's error costs more per unit than the
+    # poor frame's, where the pooled MSE gives the poor frame 10x the gradient
+    pred.requires_grad_(True)
+    log_mse_loss(pred, target, 1e-4).backward()
+    assert pred.grad[0].abs().mean() > pred.grad[1].abs().mean()
+
+
+def test_oscillating_trajectories_swing_back():
+    base = dict(jitter_median=0.0, oscillation_amplitude=(1.0, 1.0), oscillation_period=(8.0, 8.0))
+    still = _trajectory(np.random.default_rng(0), np.zeros(2), 17, SyntheticConfig(**base))
+    assert not still.any()  # probability 0: no swing
+    path = _trajectory(np.random.default_rng(0), np.zeros(2), 17, SyntheticConfig(**base, oscillation_probability=1.0))
+    assert np.allclose(path[0], 0) and np.allclose(path[8], 0) and np.allclose(path[16], 0)  # one period: back
+    assert np.abs(path).max() <= 2.0 + 1e-9 and np.abs(path).max() > 0.5
+    velocity = np.diff(path, axis=0)
+    assert (velocity @ velocity[0] < 0).any()  # the motion reverses within a period
+
+
+def test_a_clip_at_frame_interval_3_is_every_third_frame_of_the_motion():
+    clean = dict(height=32, width=32, max_noise_sigma=0.0, static_camera_probability=0.0)
+    thinned = render_clip(np.random.default_rng(3), SyntheticConfig(clip_length=4, frame_intervals=(3,), **clean))
+    full = render_clip(np.random.default_rng(3), SyntheticConfig(clip_length=10, **clean))
+    np.testing.assert_array_equal(thinned, full[::3])
+    mixed = [render_clip(np.random.default_rng(i), SyntheticConfig(clip_length=3, frame_intervals=(1, 2), **clean)) for i in range(8)]
+    assert all(c.shape == (3, 32, 32, 3) for c in mixed)
+
+
+def test_shaking_cameras_and_objects_have_no_drift(monkeypatch):
+    from training.data import synthetic
+
+    calls = []
+    real = synthetic._trajectory
+
+    def recording(rng, drift, length, config, scale=1.0, jitter_median=None, persistence=None):
+        calls.append((np.asarray(drift).copy(), jitter_median, persistence))
+        return real(rng, drift, length, config, scale, jitter_median, persistence)
+
+    monkeypatch.setattr(synthetic, "_trajectory", recording)
+    shaky = SyntheticConfig(height=32, width=32, clip_length=3, static_camera_probability=0.0, shaky_camera_probability=1.0,
+                            shaky_object_probability=1.0, shake_median=0.2, shake_persistence=(0.1, 0.2))
+    for i in range(4):
+        render_clip(np.random.default_rng(i), shaky)
+    assert len(calls) > 4 and all(not d.any() and m == 0.2 and p == (0.1, 0.2) for d, m, p in calls)
+    calls.clear()
+    render_clip(np.random.default_rng(0), SyntheticConfig(height=32, width=32, clip_length=3, static_camera_probability=0.0))
+    assert calls and all(d.any() and m is None for d, m, _ in calls)  # the default: everything drifts
 
 
 def test_laplace_nll_is_minimised_at_the_mean_absolute_error():
@@ -86,6 +140,25 @@ def test_configured_loss_weights_are_the_ones_used():
     doubled = GeneratorMethod(model, 2, 1, 1e-3, GeneratorLossWeights(lp=2.0, gdl=0.0, nll=0.0))
     with torch.no_grad():
         assert doubled.generator_losses(clip)[0].item() == pytest.approx(2 * base.generator_losses(clip)[0].item(), rel=1e-5)
+
+
+def test_the_log_mse_term_is_the_metric_loss_of_every_scale_and_step():
+    torch.manual_seed(0)
+    clip = torch.stack([SyntheticVideoDataset(2, SyntheticConfig(height=64, width=64, clip_length=6), seed=1)[i] for i in range(2)])
+    model = build_model("flow_anchored", TINY_MODEL | {"horizon": 4})
+    method = GeneratorMethod(model, 2, 4, 1e-3, GeneratorLossWeights(lp=0.0, log_mse=1.0, gdl=0.0, nll=0.0))
+    with torch.no_grad():
+        loss, parts = method.generator_losses(clip)
+        terms, steps = method.rollout_terms(clip)
+    targets = torch.stack([s.target for s in steps], 1).flatten(0, 1)
+    expected = 0.0
+    for i in range(len(steps[0].predictions)):  # every scale, coarse to fine, all 4 steps
+        predicted = torch.stack([s.predictions[i] for s in steps], 1).flatten(0, 1)
+        factor = targets.shape[-1] // predicted.shape[-1]
+        scaled = torch.nn.functional.avg_pool2d(targets, factor) if factor > 1 else targets
+        expected += 4 * log_mse_loss(predicted, scaled, 1e-4).item()
+    assert len(steps[0].predictions) == 3
+    assert loss.item() == pytest.approx(parts["log_mse"]) and parts["log_mse"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_trainer_cli_writes_a_loadable_model_and_resumes(tmp_path):

@@ -11,6 +11,14 @@ def lp_loss(pred: torch.Tensor, target: torch.Tensor, p: int = 2) -> torch.Tenso
     return diff.mean() if p == 1 else diff.pow(p).mean()
 
 
+def log_mse_loss(pred: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
+    """Mean over frames of log(MSE + eps): the evaluation's metric, PSNR averaged in dB per
+    frame, up to sign and scale. Unlike the pooled MSE it weighs a 1-grey-level error on a
+    nearly still frame as much as a 10-level error on a fast one. pred, target (B, C, H, W)."""
+    mse = (pred - target).pow(2).flatten(1).mean(dim=1)
+    return torch.log(mse + eps).mean()
+
+
 def gradient_difference_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """GDL: penalises differences of neighbouring-pixel gradients, which sharpens predictions."""
     def grads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ from torch import nn
 
 from video_predictor.core.predictor import flow_input
 
-from ..losses import gradient_difference_loss, laplace_nll, lp_loss
+from ..losses import gradient_difference_loss, laplace_nll, log_mse_loss, lp_loss
 from .base import TrainingMethod, to_model_range
 
 FLOW_METHOD = "farneback"  # the runtime's flow input (ModelMetadata.flow_input of the exported file)
@@ -36,6 +36,11 @@ class GeneratorLossWeights:
     # Total-variation prior on the flow: real motion fields are piecewise smooth, and a
     # noisy flow estimate costs far more on textured real footage than on synthetic clips.
     smoothness: float = 0.0
+    # log(MSE + log_eps) per frame (losses.log_mse_loss): the metric's own weighting, which
+    # makes the small errors of still scenes as costly as they are in dB. log_eps is in
+    # [-1, 1] units squared (1e-4: an rms error of 1.3 grey levels).
+    log_mse: float = 0.0
+    log_eps: float = 1e-4
 
     @classmethod
     def from_dict(cls, data: dict) -> "GeneratorLossWeights":
@@ -47,7 +52,7 @@ class GeneratorLossWeights:
 
 
 # Unweighted loss terms; each is multiplied by the GeneratorLossWeights field of its name.
-TERMS = ("lp", "gdl", "nll", "sparsity", "smoothness")
+TERMS = ("lp", "log_mse", "gdl", "nll", "sparsity", "smoothness")
 
 
 class RolloutStep(NamedTuple):
@@ -89,6 +94,7 @@ class GeneratorMethod(TrainingMethod):
                 factor = target.shape[-1] // pred.shape[-1]
                 scaled_target = F.avg_pool2d(target, factor) if factor > 1 else target
                 terms["lp"] = terms["lp"] + lp_loss(pred, scaled_target, w.p)
+                terms["log_mse"] = terms["log_mse"] + log_mse_loss(pred, scaled_target, w.log_eps)
                 terms["gdl"] = terms["gdl"] + gradient_difference_loss(pred, scaled_target, w.alpha)
             if log_scale is not None:
                 terms["nll"] = terms["nll"] + laplace_nll((predictions[-1].detach() - target).abs(), log_scale)
@@ -114,6 +120,7 @@ class GeneratorMethod(TrainingMethod):
             scaled = targets.flatten(0, 1)
             scaled = F.avg_pool2d(scaled, factor) if factor > 1 else scaled
             terms["lp"] = terms["lp"] + k * lp_loss(pred.flatten(0, 1), scaled, w.p)
+            terms["log_mse"] = terms["log_mse"] + k * log_mse_loss(pred.flatten(0, 1), scaled, w.log_eps)
             terms["gdl"] = terms["gdl"] + k * gradient_difference_loss(pred.flatten(0, 1), scaled, w.alpha)
         finest = predictions[-1]
         if log_scale is not None:
