@@ -9,7 +9,7 @@ from training.config import PRESET_DIR
 from training.data.pool import ClipPool
 from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
 from training.errors import TrainingError
-from training.data.synthetic import _trajectory, render_clip
+from training.data.synthetic import render_clip
 from training.losses import gradient_difference_loss, laplace_nll, log_mse_loss, lp_loss
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from video_predictor.core.model_file import load_model_file
@@ -51,17 +51,6 @@ def test_log_mse_loss_is_the_mean_of_per_frame_log_errors():
     pred.requires_grad_(True)
     log_mse_loss(pred, target, 1e-4).backward()
     assert pred.grad[0].abs().mean() > pred.grad[1].abs().mean()
-
-
-def test_oscillating_trajectories_swing_back():
-    base = dict(jitter_median=0.0, oscillation_amplitude=(1.0, 1.0), oscillation_period=(8.0, 8.0))
-    still = _trajectory(np.random.default_rng(0), np.zeros(2), 17, SyntheticConfig(**base))
-    assert not still.any()  # probability 0: no swing
-    path = _trajectory(np.random.default_rng(0), np.zeros(2), 17, SyntheticConfig(**base, oscillation_probability=1.0))
-    assert np.allclose(path[0], 0) and np.allclose(path[8], 0) and np.allclose(path[16], 0)  # one period: back
-    assert np.abs(path).max() <= 2.0 + 1e-9 and np.abs(path).max() > 0.5
-    velocity = np.diff(path, axis=0)
-    assert (velocity @ velocity[0] < 0).any()  # the motion reverses within a period
 
 
 def test_a_clip_at_frame_interval_3_is_every_third_frame_of_the_motion():

@@ -60,13 +60,6 @@ class SyntheticConfig:
     persistence: tuple[float, float] = (0.0, 0.9)  # lag-1 correlation of the velocity
     jitter_median: float = 0.1  # std of the velocity's random part, output pixels per frame
     jitter_sigma: float = 0.8
-    # Much real motion swings back: a talking head nods, a hand-held camera shakes at a few
-    # Hz. Such a trajectory adds a sinusoid (peak amplitude in output pixels, period in
-    # frames) along a random direction, so the newest flow often points the wrong way for
-    # the frames ahead and copying the newest frame beats extrapolating it.
-    oscillation_probability: float = 0.0
-    oscillation_amplitude: tuple[float, float] = (0.3, 2.0)
-    oscillation_period: tuple[float, float] = (6.0, 40.0)
     jpeg_probability: float = 0.3
     jpeg_quality: tuple[int, int] = (50, 95)
     brightness_drift: float = 0.004  # relative, per frame
@@ -93,14 +86,7 @@ def _trajectory(rng: np.random.Generator, drift: np.ndarray, length: int, config
     for _ in range(length - 1):
         steps.append(drift + deviation)
         deviation = rho * deviation + rng.normal(0, jitter * np.sqrt(1 - rho * rho), 2)
-    positions = np.cumsum(steps, axis=0)
-    if config.oscillation_probability > 0 and rng.random() < config.oscillation_probability:
-        amplitude = rng.uniform(*config.oscillation_amplitude) * scale
-        period = rng.uniform(*config.oscillation_period)
-        phase, angle = rng.uniform(0, 2 * np.pi, 2)
-        swing = amplitude * (np.sin(2 * np.pi * np.arange(length) / period + phase) - np.sin(phase))
-        positions = positions + swing[:, None] * np.array([np.cos(angle), np.sin(angle)])
-    return positions
+    return np.cumsum(steps, axis=0)
 
 
 def _object_path(rng: np.random.Generator, length: int, config: SyntheticConfig) -> np.ndarray:
