@@ -41,15 +41,30 @@ def run_graph(model: torch.nn.Module, inputs: np.ndarray, horizon: int = 5) -> t
     return np.clip(np.rint(frames.numpy() * 255), 0, 255).astype(np.uint8), std.numpy()
 
 
-def test_untrained_model_is_the_evaluators_flow_baseline_on_real_footage(carphone):
+@pytest.mark.parametrize("config", [{}, {"global_features": True}], ids=["local", "global-features"])
+def test_untrained_model_is_the_evaluators_flow_baseline_on_real_footage(carphone, config):
     inputs, targets = sequences(carphone)
-    predicted, _ = run_graph(build_model("flow_anchored", {}), inputs)
+    predicted, _ = run_graph(build_model("flow_anchored", config), inputs)
     baseline = np.stack([FlowExtrapolation()(x, 5) for x in inputs])
     diff = np.abs(predicted.astype(int) - baseline.astype(int))
     # OpenCV's remap interpolates on a 1/32-pixel grid, grid sampling exactly: at most one grey level apart
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     np.testing.assert_allclose(np.mean(metrics.psnr(predicted, targets), axis=0),
                                np.mean(metrics.psnr(baseline, targets), axis=0), atol=0.01)
+
+
+def test_global_features_are_the_frame_wide_means_of_the_motion_maps(carphone):
+    model = build_model("flow_anchored", {"global_features": True, "consistency_frames": 2})
+    frames = torch.from_numpy(carphone[None, :4]).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
+    flow = torch.from_numpy(flow_input(carphone[None, :4], "farneback")).permute(0, 3, 1, 2)
+    features = model._features(frames, flow)
+    local = 2 * 3 + 2 + 2 + 1  # two frames, flow, two consistency errors, the copy error
+    assert features.shape[1] == local + 2 + 1 + 2 + 1
+    flow_maps, errors_and_copy, means = features[:, 6:8], features[:, 8:local], features[:, local:]
+    assert torch.equal(means[..., :1, :1].expand_as(means), means)  # constant over the frame
+    torch.testing.assert_close(means[:, :2, 0, 0], flow_maps.mean(dim=(2, 3)))
+    torch.testing.assert_close(means[:, 2, 0, 0], (flow * 0.25).norm(dim=1).mean(dim=(1, 2)))
+    torch.testing.assert_close(means[:, 3:, 0, 0], errors_and_copy.mean(dim=(2, 3)))
 
 
 def test_warp_many_is_grid_sample_warping_with_the_border_replicated():

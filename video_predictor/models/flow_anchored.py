@@ -48,6 +48,10 @@ class FlowAnchoredConfig(DictConfig):
     # changes from frame to frame the error grows with j, and extrapolating it is a gamble.
     consistency_frames: int = 0
     flow_scale: float = 0.25  # flow in pixels -> network input units
+    # Frame-wide means of the flow and of the motion-consistency and copy errors, as extra
+    # constant input maps: whether the whole view moves steadily (a pan: extrapolate) or
+    # shakes in place (copy) is a property of the frame, which 3x3 layers see only locally.
+    global_features: bool = False
     # Resolution factor of the finest network scale: 2 = half resolution, its control maps
     # upsampled to full resolution (the frames are still warped at full resolution).
     finest_factor: int = 2
@@ -115,6 +119,8 @@ class FlowAnchoredPredictor(nn.Module):
         self.controls = Controls(config.horizon, c, config.heteroscedastic)
         # frames seen, flow (2), constant-motion errors (one per past frame checked), copy error
         features = config.frames_seen * c + 3 + config.past_frames_checked
+        if config.global_features:  # their frame-wide means: flow (2), |flow|, errors, copy error
+            features += 4 + config.past_frames_checked
         self.scales = nn.ModuleList()
         for i, scale in enumerate(config.scales):
             coarser = 0 if i == 0 else self.controls.count
@@ -137,7 +143,12 @@ class FlowAnchoredPredictor(nn.Module):
         warped = warp_many(past, (flow.unsqueeze(1) * multiples).reshape(b * j, 1, 2, h, w)).reshape(b, j, c, h, w)
         errors = (last.unsqueeze(1) - warped).abs().mean(dim=2)  # (B, j, H, W)
         copy_error = (last - prev).abs().mean(dim=1, keepdim=True)
-        return torch.cat([seen, flow * self.config.flow_scale, errors, copy_error], dim=1)
+        motion = [flow * self.config.flow_scale, errors, copy_error]
+        if self.config.global_features:
+            speed = flow.norm(dim=1, keepdim=True) * self.config.flow_scale
+            means = torch.cat([motion[0], speed, errors, copy_error], dim=1).mean(dim=(2, 3), keepdim=True)
+            motion.append(means * torch.ones_like(copy_error))  # broadcast to (B, n, H, W)
+        return torch.cat([seen, *motion], dim=1)
 
     def forward(self, frames: torch.Tensor, flow: torch.Tensor, horizon: int | None = None, all_scales: bool = True) -> StepOutput:
         """frames (B, N, C, H, W) in [-1, 1]; flow (B, 2, H, W) backward flow newest -> previous
