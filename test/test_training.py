@@ -7,9 +7,8 @@ import torch
 from training import train
 from training.config import PRESET_DIR
 from training.data.pool import ClipPool
-from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset
+from training.data.synthetic import SyntheticConfig, SyntheticVideoDataset, render_clip
 from training.errors import TrainingError
-from training.data.synthetic import render_clip
 from training.losses import gradient_difference_loss, laplace_nll, log_mse_loss, lp_loss
 from training.methods.generator import GeneratorLossWeights, GeneratorMethod
 from video_predictor.core.model_file import load_model_file
@@ -187,6 +186,19 @@ def test_every_preset_builds_its_model_and_training_method(preset):
     model = build_model(config.model.family, config.model.config)
     method = METHODS[config.optim.method].from_config(model, config)
     assert method.model is model and method.optimizers()
+
+
+def test_a_preset_with_a_base_states_only_what_it_changes(tmp_path):
+    from training.config import load_preset
+
+    derived = tmp_path / "derived.yaml"
+    derived.write_text("base: cpu-small\npreset: derived\ndata: {synthetic: {jitter_median: 0.5}, real: []}\n")
+    base, merged = load_preset("cpu-small"), load_preset(str(derived))
+    assert "base" not in merged and merged["preset"] == "derived" and merged["data"]["real"] == []
+    assert merged["data"]["synthetic"] == {**base["data"]["synthetic"], "jitter_median": 0.5}  # merged key by key
+    assert merged["model"] == base["model"] and merged["optim"] == base["optim"]
+    shaky = load_preset("shaky-camera")
+    assert shaky["model"]["config"] == {**base["model"]["config"], "global_features": True}
 
 
 def test_changing_the_family_starts_from_that_familys_default_config():

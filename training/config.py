@@ -110,7 +110,17 @@ def load_preset(name_or_path: str) -> dict[str, Any]:
         available = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
         raise FileNotFoundError(f"no config {name_or_path!r}; presets: {available}")
     with open(path) as f:
-        return yaml.safe_load(f) or {}
+        preset = yaml.safe_load(f) or {}
+    base = preset.pop("base", None)  # a preset that names a base states only what it changes
+    return _merged(load_preset(base), preset) if base else preset
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` laid over it: mappings merge key by key, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
