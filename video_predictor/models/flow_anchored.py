@@ -146,8 +146,8 @@ class FlowAnchoredPredictor(nn.Module):
         motion = [flow * self.config.flow_scale, errors, copy_error]
         if self.config.global_features:
             speed = flow.norm(dim=1, keepdim=True) * self.config.flow_scale
-            means = torch.cat([motion[0], speed, errors, copy_error], dim=1).mean(dim=(2, 3), keepdim=True)
-            motion.append(means * torch.ones_like(copy_error))  # broadcast to (B, n, H, W)
+            means = torch.cat([m.mean(dim=(2, 3), keepdim=True) for m in (motion[0], speed, errors, copy_error)], dim=1)
+            motion.append(means.expand(-1, -1, h, w))  # constant maps (B, n, H, W)
         return torch.cat([seen, *motion], dim=1)
 
     def forward(self, frames: torch.Tensor, flow: torch.Tensor, horizon: int | None = None, all_scales: bool = True) -> StepOutput:
