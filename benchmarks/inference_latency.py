@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/inference_latency.py [--model FILE] [--runs 200] [--threads 2]
 
 Prints p50/p90/p99 per backend and the torch/onnxruntime ratio of medians, plus the
-cost of the optical-flow extrapolation baseline at the same resolution for reference.
+cost of the optical-flow extrapolation baseline at the same resolution for reference, and
+of ONNX Runtime with the node's online adaptation (parameter ``adapt``), fed consecutive
+windows of one stream so that every call scores the frame that arrived.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 import numpy as np
 
 from video_predictor.backends import create_predictor
+from video_predictor.core.adaptive_predictor import AdaptivePredictor
 from video_predictor.core.flow import FlowExtrapolation
 
 
@@ -40,6 +43,16 @@ def main() -> None:
         md = predictor.metadata
         frames = np.random.default_rng(0).integers(0, 256, (1, md.input_frames, md.height, md.width, md.channels), dtype=np.uint8)
         rows[backend] = time_calls(lambda: predictor.predict(frames), args.runs)
+    adaptive = AdaptivePredictor(predictor)  # the onnxruntime one
+    stream = np.random.default_rng(1).integers(0, 256, (args.runs + 20 + md.input_frames, md.height, md.width,
+                                                         md.channels), dtype=np.uint8)
+    position = iter(range(len(stream)))
+
+    def next_window() -> None:
+        i = next(position)
+        adaptive.predict(stream[i: i + md.input_frames])
+
+    rows["onnxruntime+adapt"] = time_calls(next_window, args.runs)
     flow = FlowExtrapolation()
     rows["flow baseline"] = time_calls(lambda: flow(frames[0], predictor.horizon), args.runs)
     print(f"model {args.model or 'default'}: {md.height}x{md.width}, N={md.input_frames}, K={predictor.horizon}, threads={args.threads}, {args.runs} runs")
@@ -48,7 +61,8 @@ def main() -> None:
         print(f"{name:<16}{np.percentile(t, 50):9.2f}{np.percentile(t, 90):9.2f}{np.percentile(t, 99):9.2f}")
     ratio = np.median(rows["torch"]) / np.median(rows["onnxruntime"])
     print(f"torch eager / onnxruntime (median): {ratio:.2f}x")
-    print(f"onnxruntime / flow baseline (median): {np.median(rows['onnxruntime']) / np.median(rows['flow baseline']):.2f}x")
+    for name in ("onnxruntime", "onnxruntime+adapt"):
+        print(f"{name} / flow baseline (median): {np.median(rows[name]) / np.median(rows['flow baseline']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -229,6 +229,28 @@ def test_cli_evaluates_a_bag_with_the_packaged_default_model(tmp_path):
                  "strip_worst.png"):
         assert f"]({name})" in report, name  # linked from the report ...
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name  # ... and written as a PNG
+    # as the node does by default, the predictions adapted to the stream as its frames arrived
+    adaptation = written["adaptation"]
+    assert adaptation["experts"] == ["model", "flow", "copy_last"]
+    assert adaptation["frames_scored"] == written["frames"] - 1  # each window scores the one before
+    assert all(sum(w) == pytest.approx(1.0, abs=1e-3) for w in adaptation["weights"])
+    assert written["adaptation_note"].startswith("online adaptation on")
+
+
+@needs_default_model
+def test_cli_scores_the_model_as_it_is_with_no_adapt(tmp_path):
+    frames = scene(14, size=(72, 96))
+    write_bag(tmp_path / "bag", frames, [50 + i / 30 for i in range(14)])
+    runs = {}
+    for flags in ((), ("--no-adapt",)):
+        out = tmp_path / ("raw" if flags else "adapted")
+        assert offline.main(["--bag", str(tmp_path / "bag"), "--out", str(out), "--no-progress", "--no-figures",
+                             "--latency-runs", "1", *flags]) == 0
+        runs[flags] = json.loads((out / "metrics.json").read_text())
+    raw, adapted = runs[("--no-adapt",)], runs[()]
+    assert "adaptation" not in raw and raw["adaptation_note"] == "online adaptation off"
+    assert raw["copy_last"] == adapted["copy_last"] and raw["flow"] == adapted["flow"]
+    assert raw["model"]["psnr"][0] != adapted["model"]["psnr"][0]  # the same frames, scored differently
 
 
 # -- command line errors ---------------------------------------------------------------------

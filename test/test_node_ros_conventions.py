@@ -137,6 +137,8 @@ def test_two_namespaced_nodes_compressed_and_raw_with_camera_info_and_sequences(
 
     counts1 = feed(recorder, camera1, [corrupt, *compressed], "/robot1", info1, info)
     counts2 = feed(recorder, camera2, raw, "/robot2")
+    # the default model adapts online: the frames that arrived scored the predictions made for them
+    assert int(counts1["adaptation"].rsplit("frames scored: ", 1)[1]) >= 1, counts1["adaptation"]
     for msg in raw[:3]:  # a raw image on robot1's raw topic: robot1 subscribes to the compressed one only
         raw_on_robot1.publish(msg)
     recorder.spin_until(lambda: False, 0.5)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from video_predictor.backends import create_predictor
+from video_predictor.core.adaptive_predictor import AdaptivePredictor, with_adaptation
 from video_predictor.core.frame_buffer import BufferedSequence, FrameBuffer, PushResult, choose_period
 from video_predictor.core.metadata import ModelMetadata
 from video_predictor.core.pixels import match_channels, unit_to_uint8
@@ -50,15 +51,16 @@ class VideoPredictor:
 
     def __init__(self, model: str | Path = "", *, backend: str = "auto", device: str = "auto", horizon: int = 0,
                  samples: int = 1, threads: int = 0, max_gap_periods: float = 1.5, prediction_period: float = 0.0,
-                 predictor: Predictor | None = None) -> None:
+                 adapt: bool = True, predictor: Predictor | None = None) -> None:
         """model: .pt or .onnx file ("" = the packaged default); the rest as the node's
-        parameters of the same names. ``predictor``: an already built one instead."""
+        parameters of the same names (``adapt``: online adaptation to the stream,
+        video_predictor.core.adaptive_predictor). ``predictor``: an already built one instead."""
         if predictor is None:
             predictor, self.backend_reason = create_predictor(
                 model=str(model), backend=backend, device=device, horizon=horizon, samples=samples, threads=threads)
         else:
             self.backend_reason = "given"
-        self.predictor = predictor
+        self.predictor, self.adaptation_note = with_adaptation(predictor, adapt)
         self.max_gap_periods = max_gap_periods
         self.period, self.period_source = choose_period(predictor.metadata.frame_period, prediction_period)
         self.reset()
@@ -76,7 +78,9 @@ class VideoPredictor:
         return self.predictor.horizon
 
     def reset(self) -> None:
-        """Forget the buffered frames (a new camera, a jump in time)."""
+        """Forget the buffered frames and what the stream taught (a new camera, a jump in time)."""
+        if isinstance(self.predictor, AdaptivePredictor):
+            self.predictor.reset()
         md = self.metadata
         # with stamps: the node's buffer; without: every frame, one period apart
         self._buffer = FrameBuffer(md.input_frames, self.period, max_gap_periods=self.max_gap_periods)

@@ -77,6 +77,9 @@ class DiagnosticKey:
     PREDICTION_PERIOD_SOURCE = "prediction_period_source"  # camera, model or parameter
     MODEL_FRAME_PERIOD = "model_frame_period"  # the model's metadata: seconds or "camera"
     CAMERA_PERIOD = "camera_period"
+    # online adaptation (parameter adapt): per horizon, the weights of the blended predictions
+    # ("model 0.61 flow 0.00 copy_last 0.39; ..."), the std factors, and the frames scored
+    ADAPTATION = "adaptation"
     LATENCY_MS_LAST = "latency_ms_last"
     LATENCY_MS_P50 = "latency_ms_p50"
     LATENCY_MS_P99 = "latency_ms_p99"

@@ -9,6 +9,7 @@ Frames are (N, H, W, C) uint8, oldest first (RGB, or grey with C = 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -68,15 +69,23 @@ class FlowExtrapolation:
     def __call__(self, frames: np.ndarray, horizon: int) -> np.ndarray:
         frames = check_frames(frames, 2)
         check_horizon(horizon)
-        flow = self.backward_flow(frames)
-        last = frames[-1]
+        return self.extrapolate(frames[-1], self.backward_flow(frames), horizon)
+
+    @staticmethod
+    def extrapolate(last: np.ndarray, flow: np.ndarray, horizon: int) -> np.ndarray:
+        """(horizon, H, W, C) uint8: ``last`` (H, W, C) uint8 carried k steps along the
+        backward ``flow`` (H, W, 2), k = 1..horizon; one remap over the K maps stacked."""
         h, w = last.shape[:2]
-        grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        predictions = np.empty((horizon,) + last.shape, dtype=np.uint8)
-        for k in range(1, horizon + 1):
-            warped = cv2.remap(
-                last, grid_x + k * flow[..., 0], grid_y + k * flow[..., 1],
-                interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
-            )
-            predictions[k - 1] = warped.reshape(last.shape)  # remap drops a 1-channel axis
-        return predictions
+        grid_x, grid_y = _pixel_grid(h, w)
+        steps = np.arange(1, horizon + 1, dtype=np.float32)[:, None, None]
+        map_x = (grid_x + steps * flow[..., 0]).reshape(horizon * h, w)
+        map_y = (grid_y + steps * flow[..., 1]).reshape(horizon * h, w)
+        warped = cv2.remap(last, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return warped.reshape((horizon,) + last.shape)  # remap drops a 1-channel axis
+
+
+@lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    grid_x.flags.writeable = grid_y.flags.writeable = False  # shared between calls
+    return grid_x, grid_y

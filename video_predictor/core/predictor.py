@@ -55,6 +55,8 @@ class Predictor(ABC):
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         self.metadata = metadata
         self.horizon = horizon
+        #: the flow input of the latest predict() call, (B, H, W, 2); None without one
+        self.last_flow: np.ndarray | None = None
 
     @abstractmethod
     def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
@@ -81,6 +83,7 @@ class Predictor(ABC):
             raise ValueError(f"expected uint8 frames, got {frames.dtype}")
         frames = np.ascontiguousarray(frames)
         flow = flow_input(frames, self.metadata.flow_input, last_interval) if self.metadata.flow_input else None
+        self.last_flow = flow
         prediction = self._run(frames, flow)
         prediction.check_finite()
         return prediction

@@ -34,6 +34,7 @@ import numpy as np
 
 from video_predictor.backends import BACKENDS, ModelLoadError, create_predictor, default_model_path
 from video_predictor.contract import ROOT_CAMERA_TOPIC
+from video_predictor.core.adaptive_predictor import AdaptivePredictor, with_adaptation
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.frame_buffer import FrameBuffer, choose_period
 from video_predictor.core.predictor import PredictionError, Predictor
@@ -125,11 +126,12 @@ def evaluate(
         failed += score(batch)
     if scorer.scored == 0:
         raise EvaluationError(_why_nothing_scored(counts, md.input_frames, predictor.horizon, buffer))
+    adaptation = predictor.summary() if isinstance(predictor, AdaptivePredictor) else None
     predictor.warm_up()
     latency = measure_latency(predictor, [s.inputs for s in latency_inputs], [s.last_interval for s in latency_inputs])
     return EvaluationResult(scorer.summary(), latency, (md.height, md.width),
                             Periods(md.frame_period, float(np.median(periods)), period_source), md.input_frames,
-                            counts, OfflineRun(failed))
+                            counts, OfflineRun(failed, adaptation=adaptation))
 
 
 def _why_nothing_scored(counts: StreamCounts, n: int, k: int, buffer: FrameBuffer) -> str:
@@ -194,6 +196,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     offline.add_argument("--samples", type=int, default=1, help="samples per prediction for stochastic models")
     offline.add_argument("--threads", type=int, default=0, help="CPU threads for inference; 0 = the backend's default")
     offline.add_argument("--batch-size", type=int, default=16, help="sequences per model call while scoring")
+    offline.add_argument("--no-adapt", action="store_true",
+                         help="score the model's output as it is, without the node's online adaptation (its "
+                              "parameter adapt: blending with flow and copy-last, refitted as frames arrive)")
     offline.add_argument("--latency-runs", type=int, default=50, help="single-sequence calls timed for latency_ms")
 
     live = parser.add_argument_group("live: a running predictor_node over ROS 2")
@@ -249,11 +254,12 @@ def _run_offline(args: argparse.Namespace, strips: StripSelector) -> EvaluationR
         source = folder_source(args.frames, args.fps)
     predictor, reason = create_predictor(args.model, args.backend, args.device, args.horizon, args.samples,
                                          args.threads)
+    predictor, adaptation = with_adaptation(predictor, not args.no_adapt)
     result = evaluate(source, predictor, counts, args.batch_size, args.latency_runs, args.max_gap_periods,
                       progress=not args.no_progress, motion_threshold=args.motion_threshold, strips=strips,
                       min_moving_fraction=args.min_moving_fraction, prediction_period=args.prediction_period)
     loaded = replace(result.run, source=source.name, model_file=args.model or str(default_model_path()),
-                     backend=predictor.backend_name, backend_reason=reason)
+                     backend=predictor.backend_name, backend_reason=reason, adaptation_note=adaptation)
     return replace(result, run=loaded)
 
 

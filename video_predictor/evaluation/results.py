@@ -147,12 +147,16 @@ class OfflineRun:
     model_file: str | None = None
     backend: str | None = None
     backend_reason: str | None = None
+    adaptation_note: str | None = None
+    # the online adaptation's state when the last sequence was scored (AdaptivePredictor.summary)
+    adaptation: dict | None = None
     notes: ClassVar[str] = ""
     latency_measured: ClassVar[str] = "single-sequence predict() calls in this process"
 
     def to_dict(self) -> dict:
         loaded = {"source": self.source, "model_file": self.model_file, "backend": self.backend,
-                  "backend_reason": self.backend_reason}
+                  "backend_reason": self.backend_reason, "adaptation_note": self.adaptation_note,
+                  "adaptation": self.adaptation}
         return {"failed_predictions": self.failed_predictions, "mode": "offline",
                 "latency_measured": self.latency_measured, **{k: v for k, v in loaded.items() if v is not None}}
 

@@ -52,6 +52,7 @@ from video_predictor.contract import (
     stamp_to_ns,
 )
 from video_predictor.contract import DiagnosticKey as Key
+from video_predictor.core.adaptive_predictor import AdaptivePredictor, describe_summary, with_adaptation
 from video_predictor.core.camera_messages import decode_image_message
 from video_predictor.core.frame_buffer import FrameBuffer, PushResult, choose_period
 from video_predictor.core.pixels import ImageError, match_channels, output_encoding, unit_to_uint8
@@ -138,6 +139,7 @@ class PredictorNode(Node):
             threads=s.threads, precision=s.precision, engine_cache_dir=s.engine_cache_dir)
         self._sampling_note_logged = False
         self._apply_sampling(s)
+        self.predictor, self.adaptation_note = with_adaptation(self.predictor, s.adapt)
         self.predictor.warm_up()  # before subscribing: the first real frame pays no set-up cost
         md = self.predictor.metadata
         # the predictor yields this many frames; a run-time horizon publishes the first ones
@@ -158,7 +160,8 @@ class PredictorNode(Node):
             f"{self.predictor.horizon} out at {md.height}x{md.width}, period {md.describe_period()}, predicting at "
             f"{predicting_at}; "
             f"backend {self.predictor.backend_name} ({self.backend_reason}); uncertainty: {md.uncertainty}"
-            + (f", {s.samples} sample(s), publishing the {s.publish}" if md.stochastic else ""))
+            + (f", {s.samples} sample(s), publishing the {s.publish}" if md.stochastic else "")
+            + f"; {self.adaptation_note}")
 
         output_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=max(s.qos_depth, self.loaded_horizon),
                                 reliability=ReliabilityPolicy.RELIABLE)
@@ -375,6 +378,8 @@ class PredictorNode(Node):
             Key.MODEL_FRAME_PERIOD: str(md.frame_period),
             Key.CAMERA_PERIOD: repr(float(self.buffer.camera_period or "nan")),
         }
+        if isinstance(self.predictor, AdaptivePredictor):
+            info[Key.ADAPTATION] = describe_summary(self.predictor.summary())
         status = diagnostic_status(now, self._last_report, info)
         status.hardware_id = self.get_fully_qualified_name()  # tells namespaced nodes apart
         self._last_report = now

@@ -50,6 +50,7 @@ class NodeSettings:
     max_gap_periods: float
     diagnostics_period: float
     prediction_period: float = 0.0
+    adapt: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -147,6 +148,11 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
         "camera), the model's fixed period otherwise. A rate-agnostic model takes any value (the camera is thinned "
         "to it); a fixed-period model only 0 or its own period.",
         floating_point_range=_float_range(0.0, 3600.0))),
+    "adapt": (True, _descriptor(
+        "adapt", "Learn from the stream's own frames as they arrive: publish, per horizon, a blend of the model's "
+        "frame with flow extrapolation's and the last frame's, weighted by how well each predicted the recent "
+        "frames, and scale the uncertainty so that 95 % of recent errors fell within 2 std "
+        "(video_predictor.core.adaptive_predictor). Deterministic models only; false: the model's output as it is.")),
     "max_gap_periods": (1.5, _descriptor(
         "max_gap_periods", "A gap between frames longer than this many prediction periods restarts the buffer "
         "(time jump); at the camera's own period one lost frame more is allowed (a gap of up to "

@@ -1,0 +1,148 @@
+"""Online adaptation of a predictor to its stream (video_predictor.core.adaptive_predictor)."""
+
+import cv2
+import numpy as np
+import pytest
+
+from video_predictor.core.adaptive_predictor import AdaptivePredictor, describe_summary, with_adaptation
+from video_predictor.core.flow import FlowExtrapolation
+from video_predictor.core.metadata import ModelMetadata
+from video_predictor.core.predictor import Prediction, Predictor
+
+N, K, SIZE = 4, 3, 32
+
+
+class BrightPredictor(Predictor):
+    """A poor model: the last frame, too bright by 0.15, with a constant std."""
+
+    backend_name = "fake"
+
+    def __init__(self, flow_input: str = "farneback", stochastic: bool = False) -> None:
+        super().__init__(ModelMetadata("fake", N, K, SIZE, SIZE, 3, "camera", flow_input=flow_input,
+                                       stochastic=stochastic), K)
+        self.calls = 0
+
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
+        self.calls += 1
+        last = frames[:, -1:].astype(np.float32) / 255.0
+        predicted = np.clip(np.repeat(last, self.horizon, axis=1) + 0.15, 0.0, 1.0)
+        return Prediction(predicted, np.full(predicted.shape[:-1], 0.01, np.float32))
+
+
+def moving_stream(count: int, seed: int = 0, speed: float = 1.0) -> np.ndarray:
+    """(count, SIZE, SIZE, 3) uint8: a smooth texture panning right ``speed`` px a frame."""
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (SIZE, 4 * SIZE, 3)).astype(np.uint8), (7, 7), 2.0)
+    frames = []
+    for i in range(count):
+        shift = np.float32([[1, 0, -speed * i], [0, 1, 0]])
+        frames.append(cv2.warpAffine(texture, shift, (4 * SIZE, SIZE), borderMode=cv2.BORDER_REFLECT)[:, :SIZE])
+    return np.stack(frames)
+
+
+def windows(stream: np.ndarray) -> np.ndarray:
+    return np.stack([stream[i: i + N] for i in range(len(stream) - N + 1)])
+
+
+def test_first_prediction_is_the_models_with_a_wider_std():
+    inner = BrightPredictor()
+    window = moving_stream(N)
+    expected = inner.predict(window)
+    got = AdaptivePredictor(BrightPredictor()).predict(window)
+    np.testing.assert_allclose(got.frames, expected.frames, atol=1e-6)
+    departure = np.abs(expected.frames - window[-1].astype(np.float32) / 255.0).mean(axis=-1)
+    np.testing.assert_allclose(got.std, np.sqrt(0.01**2 + departure**2), rtol=1e-5)
+
+
+def test_it_learns_the_better_predictions_from_the_arriving_frames():
+    stream = moving_stream(60)
+    adaptive = AdaptivePredictor(BrightPredictor())
+    outputs = np.concatenate([adaptive.predict(w).frames for w in windows(stream)[:-K]])
+    raw = BrightPredictor().predict(windows(stream)[:-K]).frames
+    flow = np.stack([FlowExtrapolation()(w, K) for w in windows(stream)[:-K]]).astype(np.float32) / 255.0
+    targets = np.stack([stream[i + N: i + N + K] for i in range(len(outputs))]).astype(np.float32) / 255.0
+    late = slice(20, None)  # after a few frames have been scored
+
+    def mse(p):
+        return float(np.mean((p[late] - targets[late]) ** 2))
+
+    assert mse(outputs) < 0.1 * mse(raw)
+    copy = np.repeat(windows(stream)[:-K, -1:], K, axis=1).astype(np.float32) / 255.0
+    assert mse(outputs) <= 1.15 * mse(flow) and mse(outputs) < 0.5 * mse(copy)
+    summary = adaptive.summary()
+    assert summary["experts"] == ["model", "flow", "copy_last"]
+    assert summary["frames_scored"] == len(outputs) - 1
+    for weights in summary["weights"]:  # the model is left out, flow carries the pan
+        assert weights[0] < 0.05 and weights[1] > 0.5
+    assert "model 0.0" in describe_summary(summary)
+
+
+def test_a_prediction_never_depends_on_frames_after_its_window():
+    shared = moving_stream(20)
+    other = moving_stream(30, seed=1)
+    a = np.concatenate([shared, moving_stream(10, speed=2.0)])
+    b = np.concatenate([shared, other[20:]])
+    out_a = AdaptivePredictor(BrightPredictor()).predict(windows(a))
+    out_b = AdaptivePredictor(BrightPredictor()).predict(windows(b))
+    inside = len(shared) - N + 1  # windows whose frames are all shared
+    np.testing.assert_array_equal(out_a.frames[:inside], out_b.frames[:inside])
+    np.testing.assert_array_equal(out_a.std[:inside], out_b.std[:inside])
+    assert not np.array_equal(out_a.frames[inside:], out_b.frames[inside:])
+
+
+def test_one_batch_of_windows_is_the_same_as_one_call_each():
+    ws = windows(moving_stream(25))
+    batched = AdaptivePredictor(BrightPredictor()).predict(ws)
+    one_by_one = AdaptivePredictor(BrightPredictor())
+    singles = [one_by_one.predict(w) for w in ws]
+    np.testing.assert_allclose(batched.frames, np.concatenate([s.frames for s in singles]), atol=1e-6)
+    np.testing.assert_allclose(batched.std, np.concatenate([s.std for s in singles]), atol=1e-7)
+
+
+def test_only_windows_that_continue_the_stream_teach_it():
+    adaptive = AdaptivePredictor(BrightPredictor())
+    stream = moving_stream(16)
+    for w in windows(stream[:12]):
+        adaptive.predict(w)
+    scored = adaptive.summary()["frames_scored"]
+    assert scored == 8
+    adaptive.predict(stream[8:12])  # the same window again: nothing arrived
+    assert adaptive.summary()["frames_scored"] == scored
+    adaptive.predict(stream[9:13], last_interval=2.0)  # a lost frame: k steps are not k frames
+    adaptive.predict(stream[10:14])  # the predictions across the loss are not scored
+    assert adaptive.summary()["frames_scored"] == scored
+    adaptive.predict(stream[11:15])  # on schedule again
+    assert adaptive.summary()["frames_scored"] == scored + 1
+    weights = adaptive.summary()["weights"]
+    adaptive.predict(moving_stream(N, seed=5))  # a different stream (or a restarted buffer): starts over
+    assert adaptive.summary()["frames_scored"] == 0 and adaptive.summary()["weights"] != weights
+    adaptive.predict(stream[11:15])
+    assert adaptive.summary()["frames_scored"] == 0
+
+
+def test_a_model_without_flow_blends_with_copy_last_only():
+    adaptive = AdaptivePredictor(BrightPredictor(flow_input=""))
+    for w in windows(moving_stream(30)):
+        adaptive.predict(w)
+    summary = adaptive.summary()
+    assert summary["experts"] == ["model", "copy_last"]
+    assert summary["weights"][0][1] > 0.9
+
+
+def test_warm_up_leaves_the_stream_state_alone():
+    inner = BrightPredictor()
+    adaptive = AdaptivePredictor(inner)
+    adaptive.warm_up()
+    assert inner.calls == 1 and adaptive.summary()["frames_scored"] == 0
+
+
+def test_stochastic_models_are_left_as_they_are():
+    stochastic = BrightPredictor(stochastic=True)
+    with pytest.raises(ValueError, match="deterministic"):
+        AdaptivePredictor(stochastic)
+    predictor, note = with_adaptation(stochastic)
+    assert predictor is stochastic and "off" in note
+    predictor, note = with_adaptation(BrightPredictor(), enabled=False)
+    assert not isinstance(predictor, AdaptivePredictor) and "off" in note
+    predictor, note = with_adaptation(BrightPredictor())
+    assert isinstance(predictor, AdaptivePredictor) and "model, flow, copy_last" in note
