@@ -25,8 +25,9 @@ import numpy as np
 class AdaptationSettings:
     # Weight of a frame scored n frames ago: forgetting**n (0.99: about the last 100 frames).
     forgetting: float = 0.99
-    # Pull of the starting weights (the model alone), relative to one frame's evidence.
-    prior_strength: float = 0.01
+    # Weight of the prior weights (horizon 1: the model alone; horizon k: horizon k−1's), in
+    # frames of evidence: it decides the first frames and fades as frames are scored.
+    prior_frames: float = 1.0
     # MSE floor of the log-MSE weighting ([0, 1] units; 1e-4 is 40 dB), so that a perfect
     # frame does not dominate.
     mse_floor: float = 1e-4
@@ -35,8 +36,8 @@ class AdaptationSettings:
     def __post_init__(self) -> None:
         if not 0.0 < self.forgetting <= 1.0:
             raise ValueError(f"forgetting must be in (0, 1], got {self.forgetting}")
-        if self.prior_strength <= 0.0 or self.mse_floor <= 0.0:
-            raise ValueError("prior_strength and mse_floor must be > 0")
+        if self.prior_frames <= 0.0 or self.mse_floor <= 0.0:
+            raise ValueError("prior_frames and mse_floor must be > 0")
         if not 0.0 < self.coverage < 1.0:
             raise ValueError(f"coverage must be in (0, 1), got {self.coverage}")
 
@@ -88,6 +89,7 @@ class ExpertBlend:
         self._cross = np.zeros((horizon, n))
         self._prior = np.eye(n)[0]
         self.frames_scored = np.zeros(horizon, dtype=np.int64)
+        self._evidence = np.zeros(horizon)  # frames scored, with forgetting
         self.weights = np.tile(self._prior, (horizon, 1))  # (K, E−1): of the non-reference predictions
 
     def expert_weights(self) -> np.ndarray:
@@ -123,11 +125,28 @@ class ExpertBlend:
             weight = 1.0 / (mse + s.mse_floor)
             self._gram[h] = s.forgetting * self._gram[h] + (weight / pixels) * gram[j]
             self._cross[h] = s.forgetting * self._cross[h] + (weight / pixels) * cross[j]
+            self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
             self.frames_scored[h] += 1
-            # the prior: a ridge towards the starting weights, on the scale of the evidence
-            ridge = s.prior_strength * (np.trace(self._gram[h]) / len(w) + 1e-12)
-            q = self._gram[h] + ridge * np.eye(len(w))
-            self.weights[h] = simplex_quadratic_minimum(q, self._cross[h] + ridge * self._prior)
+        self._solve()
+
+    def _solve(self) -> None:
+        """Every horizon's weights, nearest first. The prior of horizon 1 is the model alone;
+        that of horizon k is horizon k−1's weights (the blend changes smoothly with the
+        horizon, and a far horizon waits k frames for its first score): a ridge worth
+        ``prior_frames`` average frames of the evidence, all there is before a horizon's
+        first score."""
+        n = self.weights.shape[1]
+        prior = self._prior
+        for h in range(len(self.weights)):
+            if self.frames_scored[h]:
+                # per weight, on the scale of its own prediction's evidence: a prediction far
+                # from the reference must not make the prior of a near one heavy
+                ridge = self.settings.prior_frames * np.diag(self._gram[h]) / self._evidence[h] + 1e-12
+                q = self._gram[h] + np.diag(ridge)
+                self.weights[h] = simplex_quadratic_minimum(q, self._cross[h] + ridge * prior)
+            else:
+                self.weights[h] = prior
+            prior = self.weights[h].copy()
 
 
 class StdCalibration:
