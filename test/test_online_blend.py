@@ -7,6 +7,7 @@ import pytest
 
 from video_predictor.core.online_blend import (
     AdaptationSettings,
+    ErrorRegression,
     ExpertBlend,
     StdCalibration,
     simplex_quadratic_minimum,
@@ -93,6 +94,21 @@ def test_std_factor_reaches_the_target_coverage_per_horizon():
     np.testing.assert_allclose(calibration.scale, [1.96 * 0.05 / 0.04, 1.96 * 0.01 / 0.04], rtol=0.06)
     errors = np.abs(rng.normal(0, 0.05, (64, 64, 3)))
     assert np.mean(errors <= 2 * calibration.scale[0] * 0.02) == pytest.approx(0.95, abs=0.02)
+
+
+def test_error_regression_finds_which_cues_predict_the_error():
+    rng = np.random.default_rng(5)
+    regression = ErrorRegression(3, 2, [1.0, 0.0, 0.0], AdaptationSettings(prior_frames=0.01))
+    cues = rng.random((2, 8, 8, 3), dtype=np.float32)
+    cues[..., 2] = 1.0
+    np.testing.assert_allclose(regression.predict(cues), cues[..., 0], rtol=1e-6)  # the initial coefficients
+    for _ in range(80):
+        cues = rng.random((2, 16, 16, 3), dtype=np.float32)
+        cues[..., 2] = 1.0
+        errors = np.stack([0.5 * cues[0, ..., 1] + 0.02, 2.0 * cues[1, ..., 0]])
+        regression.update(np.array([0, 1]), cues, errors + rng.normal(0, 0.01, errors.shape))
+    np.testing.assert_allclose(regression.coefficients, [[0.0, 0.5, 0.02], [2.0, 0.0, 0.0]], atol=0.03)
+    assert (regression.predict(np.zeros((2, 4, 4, 3), np.float32)) >= 1e-4).all()  # never a zero std
 
 
 def test_settings_are_checked():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from video_predictor.core.flow import FlowExtrapolation
-from video_predictor.core.online_blend import AdaptationSettings, ExpertBlend, StdCalibration
+from video_predictor.core.online_blend import AdaptationSettings, ErrorRegression, ExpertBlend, StdCalibration
 from video_predictor.core.predictor import Prediction, Predictor
 
 # A window is on schedule for learning when its newest frames are this close to one
@@ -45,7 +45,8 @@ class _Waiting:
 
     experts: np.ndarray  # (E, K, h, w, C) float32 in [0, 1]: model, [flow,] copy
     frames: np.ndarray  # (K, h, w, C): what was published
-    raw_std: np.ndarray  # (K, h, w): the std before the factor
+    cues: np.ndarray  # (K, h, w, cues): what the expected error was computed from
+    raw_std: np.ndarray  # (K, h, w): the expected error, before the factor
     age: int = 0  # frames seen since its newest input frame
 
 
@@ -66,6 +67,10 @@ class AdaptivePredictor(Predictor):
         """Forget everything learned (a new camera)."""
         self._blend = ExpertBlend(len(self.experts), self.horizon, self.settings)
         self._calibration = StdCalibration(self.horizon, self.settings)
+        # cues: the model's std, |model − copy|, [|flow − copy|, |model − flow|,] 1; at first
+        # the model's std widened where the model departs from the last frame
+        initial = [1.0, 1.0] + [0.0] * (len(self.experts) - 2) * 2 + [0.0]
+        self._errors = ErrorRegression(len(initial), self.horizon, initial, self.settings)
         self._waiting: deque[_Waiting] = deque()
         self._previous: np.ndarray | None = None
 
@@ -121,16 +126,27 @@ class AdaptivePredictor(Predictor):
             experts.append(FlowExtrapolation.extrapolate(window[-1], flow, k).astype(np.float32) / 255.0)
         experts.append(copy)  # E predictions (K, H, W, C), the reference last
         frames = np.clip(self._blend.blend(experts), 0.0, 1.0)
-        # the model's std, widened where its frame departs from the last one: where it
-        # predicts motion, a wrong motion costs the most
-        channels = window.shape[-1]  # a mean over channels as a product: numpy reduces a length-3 axis slowly
-        departure = np.abs(experts[0] - copy) @ np.full(channels, 1.0 / channels, np.float32)
-        raw_std = np.sqrt(model_std.astype(np.float32) ** 2 + departure**2)
+        raw_std, cues = self._expected_error(experts, model_std)
         scales = self._calibration.scale.astype(np.float32)[:, None, None]
         std = np.minimum(raw_std * scales, MAX_STD)
         if shift != 0 and on_schedule:
-            self._waiting.append(_Waiting(np.stack([e[SCORED] for e in experts]), frames[SCORED], raw_std[SCORED]))
+            self._waiting.append(_Waiting(np.stack([e[SCORED] for e in experts]), frames[SCORED], cues[SCORED],
+                                          raw_std[SCORED]))
         return frames, std
+
+    def _expected_error(self, experts: list[np.ndarray], model_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The expected |error| per pixel (K, H, W) and the cues (K, H, W, n) it comes from:
+        the model's std and how far apart the predictions are (where they disagree, the one
+        published is a gamble), weighed as the recent errors say."""
+        channels = experts[0].shape[-1]
+        mean = np.full(channels, 1.0 / channels, np.float32)  # numpy reduces a length-3 axis slowly
+        model, copy = experts[0], experts[-1]
+        cues = [model_std.astype(np.float32, copy=False), np.abs(model - copy) @ mean]
+        if len(experts) == 3:
+            cues += [np.abs(experts[1] - copy) @ mean, np.abs(model - experts[1]) @ mean]
+        cues.append(np.ones_like(cues[0]))
+        cues = np.stack(cues, axis=-1)
+        return self._errors.predict(cues), cues
 
     def _shift(self, window: np.ndarray) -> int | None:
         """How many frames the stream moved on since the previous window (0: the same
@@ -164,11 +180,14 @@ class AdaptivePredictor(Predictor):
         experts = np.stack([w.experts[:, h] for h, w, _ in scored])
         published = np.stack([w.frames[h] for h, w, _ in scored])
         raw_std = np.stack([w.raw_std[h] for h, w, _ in scored])
+        cues = np.stack([w.cues[h] for h, w, _ in scored])
         # a horizon is scored at most once per arriving frame; with several frames at once, in turn
         for step in sorted(set(i for _, _, i in scored)):
             rows = np.array([j for j, (_, _, i) in enumerate(scored) if i == step])
             self._blend.update(horizons[rows], experts[rows], targets[rows])
-            self._calibration.update(horizons[rows], np.abs(published[rows] - targets[rows]), raw_std[rows])
+            abs_errors = np.abs(published[rows] - targets[rows])
+            self._calibration.update(horizons[rows], abs_errors, raw_std[rows])
+            self._errors.update(horizons[rows], cues[rows], abs_errors @ np.full(abs_errors.shape[-1], 1.0 / abs_errors.shape[-1], np.float32))
 
 
 def with_adaptation(predictor: Predictor, enabled: bool = True) -> tuple[Predictor, str]:

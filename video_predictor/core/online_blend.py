@@ -3,11 +3,14 @@
 Whether the newest motion goes on (a pan: extrapolate it) or shakes in place (a hand-held or
 vibrating camera: copy the last frame) is a property of the stream that a few buffered
 frames show poorly, but every arriving frame scores the predictions made for it. Both
-pieces here learn from those scores, with exponential forgetting, one instance per horizon:
+pieces here learn from those scores, with exponential forgetting, separately per horizon:
 
 - ``ExpertBlend``: convex weights of a few predictions (the model's, flow extrapolation,
   copy-last), fitted to minimise the recent frames' log-MSE: the weighting of PSNR averaged
   over frames. It starts as the model alone.
+- ``ErrorRegression``: which pixels go wrong: a linear map of a few per-pixel cues (the
+  model's std, how far the predictions are from each other) to the absolute error, fitted
+  to the recent frames. It ranks the pixels; the next piece sets the scale.
 - ``StdCalibration``: a scale for a std map so that the recent frames' errors fall within
   2 std at the target rate (0.95: a Gaussian's).
 """
@@ -147,6 +150,45 @@ class ExpertBlend:
             else:
                 self.weights[h] = prior
             prior = self.weights[h].copy()
+
+
+class ErrorRegression:
+    """Per horizon, |error| ≈ cues · β: least squares over the scored pixels, with
+    forgetting and a ridge towards ``initial`` worth ``prior_frames`` frames (per cue, on the
+    scale of its own evidence). Cues are per-pixel maps, the last one usually constant."""
+
+    def __init__(self, cues: int, horizon: int, initial: Sequence[float], settings: AdaptationSettings) -> None:
+        if len(initial) != cues:
+            raise ValueError(f"initial has {len(initial)} coefficients for {cues} cues")
+        self.settings = settings
+        self._initial = np.asarray(initial, dtype=np.float64)
+        self._gram = np.zeros((horizon, cues, cues))
+        self._cross = np.zeros((horizon, cues))
+        self._evidence = np.zeros(horizon)
+        self.coefficients = np.tile(self._initial, (horizon, 1))
+
+    def predict(self, cues: np.ndarray) -> np.ndarray:
+        """cues (K, ..., cues) -> the expected |error| (K, ...), float32, at least 1e-4."""
+        beta = self.coefficients.astype(np.float32)
+        out = np.einsum("k...c,kc->k...", cues, beta)
+        return np.maximum(out, 1e-4)
+
+    def update(self, horizons: np.ndarray, cues: np.ndarray, abs_errors: np.ndarray) -> None:
+        """horizons (m,) 0-based, once each; cues (m, ..., cues) and the |errors| (m, ...)."""
+        m, c = len(horizons), cues.shape[-1]
+        x = cues.reshape(m, -1, c).astype(np.float32, copy=False)
+        e = abs_errors.reshape(m, -1, 1).astype(np.float32, copy=False)
+        pixels = x.shape[1]
+        gram = np.matmul(x.transpose(0, 2, 1), x).astype(np.float64) / pixels
+        cross = np.matmul(x.transpose(0, 2, 1), e)[..., 0].astype(np.float64) / pixels
+        s = self.settings
+        for j, h in enumerate(horizons):
+            self._gram[h] = s.forgetting * self._gram[h] + gram[j]
+            self._cross[h] = s.forgetting * self._cross[h] + cross[j]
+            self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
+            ridge = s.prior_frames * np.diag(self._gram[h]) / self._evidence[h] + 1e-12
+            self.coefficients[h] = np.linalg.solve(self._gram[h] + np.diag(ridge),
+                                                   self._cross[h] + ridge * self._initial)
 
 
 class StdCalibration:
