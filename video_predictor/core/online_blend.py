@@ -169,8 +169,9 @@ class ErrorRegression:
 
     def predict(self, cues: np.ndarray) -> np.ndarray:
         """cues (K, ..., cues) -> the expected |error| (K, ...), float32, at least 1e-4."""
-        beta = self.coefficients.astype(np.float32)
-        out = np.einsum("k...c,kc->k...", cues, beta)
+        k, c = cues.shape[0], cues.shape[-1]
+        beta = self.coefficients.astype(np.float32)[:, :, None]  # (K, c, 1)
+        out = np.matmul(cues.reshape(k, -1, c), beta).reshape(cues.shape[:-1])  # matmul: einsum is slower
         return np.maximum(out, 1e-4)
 
     def update(self, horizons: np.ndarray, cues: np.ndarray, abs_errors: np.ndarray) -> None:
