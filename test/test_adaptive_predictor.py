@@ -146,3 +146,14 @@ def test_stochastic_models_are_left_as_they_are():
     assert not isinstance(predictor, AdaptivePredictor) and "off" in note
     predictor, note = with_adaptation(BrightPredictor())
     assert isinstance(predictor, AdaptivePredictor) and "model, flow, copy_last" in note
+
+
+def test_a_featureless_stream_leaves_it_finite():
+    """Uniform frames: flow is zero, so flow extrapolation is copy-last and two cues vanish."""
+    stream = np.stack([np.full((SIZE, SIZE, 3), 10 * i, np.uint8) for i in range(20)])
+    adaptive = AdaptivePredictor(BrightPredictor())
+    for w in windows(stream):
+        out = adaptive.predict(w)
+        assert np.isfinite(out.frames).all() and np.isfinite(out.std).all() and (out.std > 0).all()
+    assert adaptive.summary()["frames_scored"] == len(stream) - N
+    assert all(abs(sum(w) - 1.0) < 1e-6 for w in adaptive.summary()["weights"])

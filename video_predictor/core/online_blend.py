@@ -188,8 +188,11 @@ class ErrorRegression:
             self._cross[h] = s.forgetting * self._cross[h] + cross[j]
             self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
             ridge = s.prior_frames * np.diag(self._gram[h]) / self._evidence[h] + 1e-12
-            self.coefficients[h] = np.linalg.solve(self._gram[h] + np.diag(ridge),
-                                                   self._cross[h] + ridge * self._initial)
+            a, b = self._gram[h] + np.diag(ridge), self._cross[h] + ridge * self._initial
+            try:
+                self.coefficients[h] = np.linalg.solve(a, b)
+            except np.linalg.LinAlgError:  # cues that never vary: the least-squares solution
+                self.coefficients[h] = np.linalg.lstsq(a, b, rcond=None)[0]
 
 
 class StdCalibration:
