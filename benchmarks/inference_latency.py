@@ -37,13 +37,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    rows = {}
+    rows, predictors = {}, {}
     for backend in ("torch", "onnxruntime"):
-        predictor, _ = create_predictor(args.model, backend=backend, threads=args.threads)
+        predictor = predictors[backend] = create_predictor(args.model, backend=backend, threads=args.threads)[0]
         md = predictor.metadata
         frames = np.random.default_rng(0).integers(0, 256, (1, md.input_frames, md.height, md.width, md.channels), dtype=np.uint8)
         rows[backend] = time_calls(lambda: predictor.predict(frames), args.runs)
-    adaptive = AdaptivePredictor(predictor)  # the onnxruntime one
+    adaptive = AdaptivePredictor(predictors["onnxruntime"])
     stream = np.random.default_rng(1).integers(0, 256, (args.runs + 20 + md.input_frames, md.height, md.width,
                                                          md.channels), dtype=np.uint8)
     position = iter(range(len(stream)))

@@ -2,9 +2,9 @@
 
 It wraps a deterministic model's predictor. Each prediction it publishes is, per horizon
 k, a convex blend of the model's frame, flow extrapolation's (for flow-input models, whose
-flow is computed anyway) and the last frame's, and its std is the model's widened by how
-far the model's frame is from the last one, times a factor; the weights and the factor are
-refitted from every frame that arrives (``online_blend``). Only past frames are used: a
+flow is computed anyway) and the last frame's; its std is an expected error, mapped from the
+model's std and how far the predictions are apart, times a coverage factor. The weights, the
+map and the factor are refitted from every frame that arrives (``online_blend``). Only past frames are used: a
 frame scores the predictions made for it before it was seen.
 
 Consecutive calls are recognised by their frames: a window whose older frames are the
@@ -87,7 +87,7 @@ class AdaptivePredictor(Predictor):
         self.inner.warm_up()  # a blank input must not enter the stream's state
 
     def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
-        return self.inner._run(frames, flow)
+        return self.inner._run(frames, flow)  # the interface's; predict() goes through inner.predict
 
     def predict(self, frames: np.ndarray, last_interval: float | np.ndarray | None = None) -> Prediction:
         prediction = self.inner.predict(frames, last_interval)  # validates; runs the model
@@ -123,7 +123,7 @@ class AdaptivePredictor(Predictor):
         copy = np.broadcast_to(last, (k,) + last.shape)
         experts = [model_frames.astype(np.float32, copy=False)]
         if flow is not None:
-            experts.append(FlowExtrapolation.extrapolate(window[-1], flow, k).astype(np.float32) / 255.0)
+            experts.append(np.multiply(FlowExtrapolation.extrapolate(window[-1], flow, k), 1.0 / 255.0, dtype=np.float32))
         experts.append(copy)  # E predictions (K, H, W, C), the reference last
         frames = np.clip(self._blend.blend(experts), 0.0, 1.0)
         raw_std, cues = self._expected_error(experts, model_std)
@@ -138,12 +138,10 @@ class AdaptivePredictor(Predictor):
         """The expected |error| per pixel (K, H, W) and the cues (K, H, W, n) it comes from:
         the model's std and how far apart the predictions are (where they disagree, the one
         published is a gamble), weighed as the recent errors say."""
-        channels = experts[0].shape[-1]
-        mean = np.full(channels, 1.0 / channels, np.float32)  # numpy reduces a length-3 axis slowly
         model, copy = experts[0], experts[-1]
-        cues = [model_std.astype(np.float32, copy=False), np.abs(model - copy) @ mean]
+        cues = [model_std.astype(np.float32, copy=False), _channel_mean(np.abs(model - copy))]
         if len(experts) == 3:
-            cues += [np.abs(experts[1] - copy) @ mean, np.abs(model - experts[1]) @ mean]
+            cues += [_channel_mean(np.abs(experts[1] - copy)), _channel_mean(np.abs(model - experts[1]))]
         cues.append(np.ones_like(cues[0]))
         cues = np.stack(cues, axis=-1)
         return self._errors.predict(cues), cues
@@ -187,7 +185,13 @@ class AdaptivePredictor(Predictor):
             self._blend.update(horizons[rows], experts[rows], targets[rows])
             abs_errors = np.abs(published[rows] - targets[rows])
             self._calibration.update(horizons[rows], abs_errors, raw_std[rows])
-            self._errors.update(horizons[rows], cues[rows], abs_errors @ np.full(abs_errors.shape[-1], 1.0 / abs_errors.shape[-1], np.float32))
+            self._errors.update(horizons[rows], cues[rows], _channel_mean(abs_errors))
+
+
+def _channel_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over the last (channel) axis, as a product: numpy reduces a length-3 axis slowly."""
+    channels = x.shape[-1]
+    return x @ np.full(channels, 1.0 / channels, np.float32)
 
 
 def with_adaptation(predictor: Predictor, enabled: bool = True) -> tuple[Predictor, str]:

@@ -2,8 +2,9 @@
 
 Whether the newest motion goes on (a pan: extrapolate it) or shakes in place (a hand-held or
 vibrating camera: copy the last frame) is a property of the stream that a few buffered
-frames show poorly, but every arriving frame scores the predictions made for it. Both
-pieces here learn from those scores, with exponential forgetting, separately per horizon:
+frames show poorly, but every arriving frame scores the predictions made for it. The three
+pieces here learn from those scores, with exponential forgetting, separately per horizon
+(each ``update`` takes the horizons a frame scored as one batch):
 
 - ``ExpertBlend``: convex weights of a few predictions (the model's, flow extrapolation,
   copy-last), fitted to minimise the recent frames' log-MSE: the weighting of PSNR averaged
@@ -121,15 +122,15 @@ class ExpertBlend:
         tt = np.einsum("mp,mp->m", t, t).astype(np.float64)
         pixels = t.shape[1]
         s = self.settings
-        for j, h in enumerate(horizons):
-            w = self.weights[h]
-            # the frame's mean squared error under the weights in use, from the same sums
-            mse = max(tt[j] - 2.0 * float(w @ cross[j]) + float(w @ gram[j] @ w), 0.0) / pixels
-            weight = 1.0 / (mse + s.mse_floor)
-            self._gram[h] = s.forgetting * self._gram[h] + (weight / pixels) * gram[j]
-            self._cross[h] = s.forgetting * self._cross[h] + (weight / pixels) * cross[j]
-            self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
-            self.frames_scored[h] += 1
+        h = np.asarray(horizons)
+        w = self.weights[h]  # (m, n)
+        # each frame's mean squared error under the weights in use, from the same sums
+        mse = np.maximum(tt - 2.0 * np.einsum("mn,mn->m", w, cross) + np.einsum("mi,mij,mj->m", w, gram, w), 0.0) / pixels
+        weight = (1.0 / (mse + s.mse_floor) / pixels)[:, None]
+        self._gram[h] = s.forgetting * self._gram[h] + weight[:, :, None] * gram
+        self._cross[h] = s.forgetting * self._cross[h] + weight * cross
+        self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
+        self.frames_scored[h] += 1
         self._solve()
 
     def _solve(self) -> None:
@@ -183,16 +184,17 @@ class ErrorRegression:
         gram = np.matmul(x.transpose(0, 2, 1), x).astype(np.float64) / pixels
         cross = np.matmul(x.transpose(0, 2, 1), e)[..., 0].astype(np.float64) / pixels
         s = self.settings
-        for j, h in enumerate(horizons):
-            self._gram[h] = s.forgetting * self._gram[h] + gram[j]
-            self._cross[h] = s.forgetting * self._cross[h] + cross[j]
-            self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
-            ridge = s.prior_frames * np.diag(self._gram[h]) / self._evidence[h] + 1e-12
-            a, b = self._gram[h] + np.diag(ridge), self._cross[h] + ridge * self._initial
-            try:
-                self.coefficients[h] = np.linalg.solve(a, b)
-            except np.linalg.LinAlgError:  # cues that never vary: the least-squares solution
-                self.coefficients[h] = np.linalg.lstsq(a, b, rcond=None)[0]
+        h = np.asarray(horizons)
+        self._gram[h] = s.forgetting * self._gram[h] + gram
+        self._cross[h] = s.forgetting * self._cross[h] + cross
+        self._evidence[h] = s.forgetting * self._evidence[h] + 1.0
+        ridge = s.prior_frames * np.diagonal(self._gram[h], axis1=1, axis2=2) / self._evidence[h, None] + 1e-12
+        a = self._gram[h] + ridge[:, :, None] * np.eye(c)
+        b = self._cross[h] + ridge * self._initial
+        try:
+            self.coefficients[h] = np.linalg.solve(a, b[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # cues that never vary: the least-squares solution
+            self.coefficients[h] = [np.linalg.lstsq(ai, bi, rcond=None)[0] for ai, bi in zip(a, b)]
 
 
 class StdCalibration:
@@ -219,9 +221,9 @@ class StdCalibration:
         bins = np.clip(((logs - lo) * (self.BINS / (hi - lo))).astype(np.int64), 0, self.BINS - 1)
         bins += np.arange(m)[:, None] * self.BINS
         counts = np.bincount(bins.ravel(), minlength=m * self.BINS).reshape(m, self.BINS) / logs.shape[1]
-        for j, h in enumerate(horizons):
-            self._histogram[h] = self.settings.forgetting * self._histogram[h] + counts[j]
-            cumulative = np.cumsum(self._histogram[h])
-            edge = int(np.searchsorted(cumulative, self.settings.coverage * cumulative[-1]))
-            upper = lo + (min(edge, self.BINS - 1) + 1) * (hi - lo) / self.BINS  # the bin's upper edge
-            self.scale[h] = math.exp(upper) / 2.0
+        h = np.asarray(horizons)
+        self._histogram[h] = self.settings.forgetting * self._histogram[h] + counts
+        cumulative = np.cumsum(self._histogram[h], axis=1)
+        # the first bin whose cumulative share reaches the coverage, and its upper edge
+        edge = np.minimum((cumulative < self.settings.coverage * cumulative[:, -1:]).sum(axis=1), self.BINS - 1)
+        self.scale[h] = np.exp(lo + (edge + 1) * (hi - lo) / self.BINS) / 2.0

@@ -151,7 +151,7 @@ PARAMETERS: dict[str, tuple[object, ParameterDescriptor]] = {
     "adapt": (True, _descriptor(
         "adapt", "Learn from the stream's own frames as they arrive: publish, per horizon, a blend of the model's "
         "frame with flow extrapolation's and the last frame's, weighted by how well each predicted the recent "
-        "frames, and scale the uncertainty so that 95 % of recent errors fell within 2 std "
+        "frames, and fit the uncertainty to the recent errors (95 % of them within 2 std) "
         "(video_predictor.core.adaptive_predictor). Deterministic models only; false: the model's output as it is.")),
     "max_gap_periods": (1.5, _descriptor(
         "max_gap_periods", "A gap between frames longer than this many prediction periods restarts the buffer "
