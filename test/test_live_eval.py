@@ -207,6 +207,26 @@ def test_cli_rejects_options_that_do_not_fit_live_mode(argv, message, capsys):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_the_stream_key_stays_the_cameras_when_the_model_size_becomes_known_mid_stream():
+    # the race CI met: diagnostics naming the model size arrived after the first camera frames;
+    # a key taken after fitting changed mid-stream, and the replayed buffer started over
+    collector = live_eval.Collector(unique_domain_id(offset=117), record_camera=True, replay=False)
+    try:
+        frames = scene(6, size=(72, 96))
+        for i, f in enumerate(frames):
+            if i == 2:
+                collector._set_model_size((SIZE, SIZE))
+            collector._on_camera(message(f, stamp(i)))
+    finally:
+        collector.close()
+    assert {a.key for a in collector.camera} == {(72, 96, "rgb8", "camera")}
+    assert {a.image.shape for a in collector.camera} == {(SIZE, SIZE, 3)}
+    counts = sources.StreamCounts()
+    model = live_eval.NodeModel(N, K, PERIOD, (SIZE, SIZE), "fake", "fake.onnx", period_source="camera")
+    assert len(live_eval._replay_buffer(collector.camera, model, 1.5, counts)) == len(frames) - N + 1
+    assert counts.restarts == 0
+
+
 def test_cli_live_reports_a_bag_without_the_topic_before_touching_ros(tmp_path, capsys):
     write_bag(tmp_path / "bag", scene(2), [0.1, 0.2], topic="/front/image")
     assert offline.main(["--live", "--bag", str(tmp_path / "bag"), "--out", str(tmp_path / "out")]) == 2

@@ -127,10 +127,11 @@ class Collector(PredictorListener):
         if stamp_ns(msg) == 0:  # so does the node: a camera without a clock
             self.camera_rejected += 1
             return
+        # the node's stream key: the camera's own size, whether or not the model's is known yet
+        key = (*image.shape[:2], encoding, msg.header.frame_id)
         # keep frames small: fitted to the model as soon as its resolution is known
         image = fit_to_model(image, *self.model_size) if self.model_size else image.copy()
-        self.camera.append(CameraArrival(stamp_ns(msg), arrived, (*image.shape[:2], encoding,
-                                                                  msg.header.frame_id), image))
+        self.camera.append(CameraArrival(stamp_ns(msg), arrived, key, image))
 
     def _set_model_size(self, size: tuple[int, int]) -> None:
         self.model_size = size
