@@ -18,9 +18,11 @@ from ros_helpers import REPO, unique_domain_id
 sys.path.insert(0, str(REPO / "benchmarks"))
 stages = importlib.import_module("stages")
 e2e = importlib.import_module("e2e")
+adaptation_variants = importlib.import_module("adaptation_variants")
 harness = importlib.import_module("harness")
 
 from video_predictor.backends import create_predictor, tensorrt_available  # noqa: E402
+from video_predictor.core.adaptive_predictor import AdaptivePredictor  # noqa: E402
 from video_predictor.ros.replay import Published  # noqa: E402
 
 DOMAIN = unique_domain_id(115)
@@ -208,3 +210,15 @@ def test_convolution_cost_is_counted_per_scale_and_step(tmp_path):
     one, five = harness.convolution_mmac(tmp_path / "m.onnx", 1), harness.convolution_mmac(tmp_path / "m.onnx", 5)
     assert list(one) == ["scales.0", "scales.1", "scales.2"]
     assert sum(five.values()) == pytest.approx(5 * sum(one.values()), rel=0.01)
+
+
+def test_adaptation_variants_replay_the_blend_the_node_publishes():
+    # the script's baseline must be the shipped arithmetic, or its comparisons say nothing
+    experts, targets, inputs = adaptation_variants.expert_predictions("", "carphone_pristine.mp4", 3)
+    adaptive = AdaptivePredictor(create_predictor(backend="onnxruntime")[0])
+    published = np.stack([adaptive.predict(window).frames[0] for window in inputs])
+    replayed = adaptation_variants.replay_blend(experts, targets)
+    difference = np.abs(np.round(published * 255).astype(np.int16) - replayed)
+    assert difference.max() == 0
+    lagged = adaptation_variants.replay_blend(experts, targets, lag=1)
+    assert np.abs(lagged.astype(np.int16) - replayed).mean() > 0.01  # the variant is not the baseline
