@@ -8,7 +8,8 @@ every frame interval (3: the camera thinned to every third frame, through the no
 ``prediction_period``: 8.3 Hz from a 25 fps clip), for every model (several: seeds of one
 recipe, whose mean and spread are printed), with the node's online adaptation (its default,
 parameter ``adapt``) or, with ``--no-adapt``, the model's output as it is. Prints a Markdown table of PSNR and SSIM per horizon,
-the margin over the better baseline, and the uncertainty's calibration.
+the margin over the better baseline (for several models, also the worst one's at each
+horizon), and the uncertainty's calibration.
 """
 
 from __future__ import annotations
@@ -69,17 +70,24 @@ def main() -> None:
             best_ssim = np.maximum(first["copy_last"]["ssim"], first["flow"]["ssim"])
             cov, _ = spread([r["uncertainty"]["coverage_2sigma"] for r in results])
             rho, _ = spread([r["uncertainty"]["spearman"] for r in results])
+            # the seed that does worst at each horizon, against the same baselines
+            worst = np.min([np.asarray(r["model"]["psnr"]) for r in results], axis=0) - best_psnr
+            worst_ssim = np.min([np.asarray(r["model"]["ssim"]) for r in results], axis=0) - best_ssim
             hz = f"{1 / first['prediction_period']:.1f} Hz"
             rows.append((f"{clip} ({hz}, {first['frames']} seq.)", fmt(psnr, psnr_half, 2),
                          fmt(np.asarray(first["copy_last"]["psnr"]), np.zeros(1), 2),
                          fmt(np.asarray(first["flow"]["psnr"]), np.zeros(1), 2),
                          " ".join(f"{d:+.2f}" for d in psnr - best_psnr), fmt(ssim, ssim_half, 4),
                          " ".join(f"{d:+.4f}" for d in ssim - best_ssim),
-                         fmt(cov, np.zeros(1), 3), fmt(rho, np.zeros(1), 2)))
+                         fmt(cov, np.zeros(1), 3), fmt(rho, np.zeros(1), 2))
+                        + ((" ".join(f"{d:+.2f}" for d in worst), " ".join(f"{d:+.4f}" for d in worst_ssim))
+                           if len(models) > 1 else ()))
     print(f"models: {', '.join(m or 'packaged default' for m in models)}; mean ± half the range over them; "
           f"online adaptation {'off' if args.no_adapt else 'on'}")
-    print("| clip | model PSNR t+1…t+5 | copy-last | flow | model − best PSNR | model SSIM | model − best SSIM | coverage 2σ | Spearman |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    worst_column = " worst seed − best PSNR | worst seed − best SSIM |" if len(models) > 1 else ""
+    print("| clip | model PSNR t+1…t+5 | copy-last | flow | model − best PSNR | model SSIM | model − best SSIM | coverage 2σ | Spearman |"
+          + worst_column)
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if worst_column else ""))
     for row in rows:
         print("| " + " | ".join(row) + " |")
     if args.out:
