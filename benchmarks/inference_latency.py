@@ -5,7 +5,9 @@
 Prints p50/p90/p99 per backend and the torch/onnxruntime ratio of medians, plus the
 cost of the optical-flow extrapolation baseline at the same resolution for reference, and
 of ONNX Runtime with the node's online adaptation (parameter ``adapt``), fed consecutive
-windows of one stream so that every call scores the frame that arrived.
+windows of one stream so that every call scores the frame that arrived: as the node runs it
+(the scoring on a worker thread while the model runs) and, for comparison, all on the
+calling thread (``learn_while_predicting=False``).
 """
 
 from __future__ import annotations
@@ -43,16 +45,17 @@ def main() -> None:
         md = predictor.metadata
         frames = np.random.default_rng(0).integers(0, 256, (1, md.input_frames, md.height, md.width, md.channels), dtype=np.uint8)
         rows[backend] = time_calls(lambda: predictor.predict(frames), args.runs)
-    adaptive = AdaptivePredictor(predictors["onnxruntime"])
     stream = np.random.default_rng(1).integers(0, 256, (args.runs + 20 + md.input_frames, md.height, md.width,
                                                          md.channels), dtype=np.uint8)
-    position = iter(range(len(stream)))
+    for name, overlapped in (("onnxruntime+adapt", True), ("+adapt, serial", False)):
+        adaptive = AdaptivePredictor(predictors["onnxruntime"], learn_while_predicting=overlapped)
+        position = iter(range(len(stream)))
 
-    def next_window() -> None:
-        i = next(position)
-        adaptive.predict(stream[i: i + md.input_frames])
+        def next_window() -> None:
+            i = next(position)
+            adaptive.predict(stream[i: i + md.input_frames])
 
-    rows["onnxruntime+adapt"] = time_calls(next_window, args.runs)
+        rows[name] = time_calls(next_window, args.runs)
     flow = FlowExtrapolation()
     rows["flow baseline"] = time_calls(lambda: flow(frames[0], predictor.horizon), args.runs)
     print(f"model {args.model or 'default'}: {md.height}x{md.width}, N={md.input_frames}, K={predictor.horizon}, threads={args.threads}, {args.runs} runs")
@@ -61,7 +64,7 @@ def main() -> None:
         print(f"{name:<16}{np.percentile(t, 50):9.2f}{np.percentile(t, 90):9.2f}{np.percentile(t, 99):9.2f}")
     ratio = np.median(rows["torch"]) / np.median(rows["onnxruntime"])
     print(f"torch eager / onnxruntime (median): {ratio:.2f}x")
-    for name in ("onnxruntime", "onnxruntime+adapt"):
+    for name in ("onnxruntime", "onnxruntime+adapt", "+adapt, serial"):
         print(f"{name} / flow baseline (median): {np.median(rows[name]) / np.median(rows['flow baseline']):.2f}x")
 
 

@@ -1,5 +1,7 @@
 """Online adaptation of a predictor to its stream (video_predictor.core.adaptive_predictor)."""
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from video_predictor.core.adaptive_predictor import AdaptivePredictor, describe_summary, with_adaptation
 from video_predictor.core.flow import FlowExtrapolation
 from video_predictor.core.metadata import ModelMetadata
-from video_predictor.core.predictor import Prediction, Predictor
+from video_predictor.core.predictor import Prediction, PredictionError, Predictor
 
 N, K, SIZE = 4, 3, 32
 
@@ -157,3 +159,65 @@ def test_a_featureless_stream_leaves_it_finite():
         assert np.isfinite(out.frames).all() and np.isfinite(out.std).all() and (out.std > 0).all()
     assert adaptive.summary()["frames_scored"] == len(stream) - N
     assert all(abs(sum(w) - 1.0) < 1e-6 for w in adaptive.summary()["weights"])
+
+
+class FailingPredictor(BrightPredictor):
+    """BrightPredictor whose output is NaN on the calls numbered in ``failing`` (0-based)."""
+
+    def __init__(self, failing: set[int]) -> None:
+        super().__init__()
+        self.failing = failing
+
+    def _run(self, frames: np.ndarray, flow: np.ndarray | None) -> Prediction:
+        prediction = super()._run(frames, flow)
+        if self.calls - 1 in self.failing:
+            prediction.frames[:] = np.nan
+        return prediction
+
+
+def stream_outputs(adaptive: AdaptivePredictor, ws: np.ndarray) -> list:
+    outputs = []
+    for w in ws:
+        try:
+            outputs.append(adaptive.predict(w))
+        except PredictionError:
+            outputs.append(None)
+    return outputs
+
+
+def test_learning_while_the_model_runs_gives_the_same_predictions_as_learning_after_it(monkeypatch):
+    ws = windows(moving_stream(30))
+    threads = set()
+    learn = AdaptivePredictor._learn
+
+    def recording_learn(self, *args):
+        threads.add(threading.current_thread().name)
+        return learn(self, *args)
+
+    monkeypatch.setattr(AdaptivePredictor, "_learn", recording_learn)
+    # a model that fails now and then: the failed window's frames are still learned from, once
+    overlapped = stream_outputs(AdaptivePredictor(FailingPredictor({9, 10, 17})), ws)
+    assert len(threads) == 1 and threads.pop().startswith("adaptation")
+    after = stream_outputs(AdaptivePredictor(FailingPredictor({9, 10, 17}), learn_while_predicting=False), ws)
+    assert threads == {threading.current_thread().name}
+    assert [o is None for o in overlapped] == [o is None for o in after] and sum(o is None for o in after) == 3
+    for a, b in zip(overlapped, after):
+        if a is not None:
+            np.testing.assert_array_equal(a.frames, b.frames)
+            np.testing.assert_array_equal(a.std, b.std)
+
+
+@pytest.mark.parametrize("bad", [{"frames": np.zeros((N, SIZE, SIZE, 3), np.float32)},
+                                 {"frames": np.zeros((N, SIZE + 1, SIZE, 3), np.uint8)},
+                                 {"last_interval": 0.0}, {"last_interval": float("nan")}])
+def test_a_bad_input_is_refused_before_it_reaches_what_was_learned(bad):
+    stream = moving_stream(20)
+    adaptive = AdaptivePredictor(BrightPredictor(flow_input=""))  # no flow: only the adaptation checks the interval
+    for w in windows(stream[:12]):
+        adaptive.predict(w)
+    before = adaptive.summary()
+    with pytest.raises(ValueError):
+        adaptive.predict(bad.get("frames", stream[9:13]), last_interval=bad.get("last_interval"))
+    assert adaptive.summary() == before
+    adaptive.predict(stream[9:13])  # the stream goes on where it was
+    assert adaptive.summary()["frames_scored"] == before["frames_scored"] + 1

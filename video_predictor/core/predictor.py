@@ -72,6 +72,16 @@ class Predictor(ABC):
         divided by it, so that the flow it sees is the motion of one prediction period.
         Raises ValueError on a wrong shape, PredictionError on NaN/Inf.
         """
+        frames = self.checked_frames(frames)
+        flow = flow_input(frames, self.metadata.flow_input, last_interval) if self.metadata.flow_input else None
+        self.last_flow = flow
+        prediction = self._run(frames, flow)
+        prediction.check_finite()
+        return prediction
+
+    def checked_frames(self, frames: np.ndarray) -> np.ndarray:
+        """``frames`` as predict() takes them, (B, N, H, W, C) uint8 and contiguous; raises
+        ValueError on a wrong shape or type."""
         frames = np.asarray(frames)
         if frames.ndim == 4:
             frames = frames[None]
@@ -81,12 +91,7 @@ class Predictor(ABC):
             raise ValueError(f"expected frames of shape (B, {', '.join(map(str, expected))}), got {frames.shape}")
         if frames.dtype != np.uint8:
             raise ValueError(f"expected uint8 frames, got {frames.dtype}")
-        frames = np.ascontiguousarray(frames)
-        flow = flow_input(frames, self.metadata.flow_input, last_interval) if self.metadata.flow_input else None
-        self.last_flow = flow
-        prediction = self._run(frames, flow)
-        prediction.check_finite()
-        return prediction
+        return np.ascontiguousarray(frames)
 
     def warm_up(self) -> None:
         """One prediction on a blank input, so the first real frame pays no set-up cost."""
@@ -102,8 +107,15 @@ def flow_input(frames: np.ndarray, method: str, last_interval: float | np.ndarra
     estimator = FLOW_METHODS[method]
     flow = np.stack([estimator.backward_flow(x) for x in frames]).astype(np.float32, copy=False)
     if last_interval is not None:
-        interval = np.broadcast_to(np.asarray(last_interval, dtype=np.float32), (len(frames),))
-        if not (np.isfinite(interval).all() and (interval > 0).all()):
-            raise ValueError(f"last_interval must be > 0 prediction periods, got {last_interval!r}")
+        interval = checked_intervals(last_interval, len(frames)).astype(np.float32)
         flow = flow / interval[:, None, None, None]
     return flow
+
+
+def checked_intervals(last_interval: float | np.ndarray | None, batch: int) -> np.ndarray:
+    """(batch,) float64 intervals between the two newest frames, in prediction periods (None:
+    1); raises ValueError unless each is finite and > 0."""
+    interval = np.broadcast_to(np.asarray(1.0 if last_interval is None else last_interval, dtype=np.float64), (batch,))
+    if not (np.isfinite(interval).all() and (interval > 0).all()):
+        raise ValueError(f"last_interval must be > 0 prediction periods, got {last_interval!r}")
+    return interval
