@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -443,6 +444,36 @@ def test_diagnostics_warn_before_the_first_frame(fake_node):
     assert (level, message) == (1, "no frames received yet")
     assert values["backend"] == "fake" and values["backend_reason"] == "fake backend for tests"
     assert values["latency_ms_p50"] == "nan" and values["frames_received"] == "0"
+
+
+# The node module replaced by one that is signalled halfway through its own import, as a
+# SIGINT can land inside rclpy's extension initialisation (where a SystemExit raised by the
+# handler turns into an ImportError and a traceback).
+SIGNALLED_IMPORT = """
+import importlib.abc, importlib.util, os, signal, sys
+
+class SignalledNode(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "video_predictor.ros.node" else None
+
+    def exec_module(self, module):
+        os.kill(os.getpid(), signal.{signum})
+        print("import finished", flush=True)
+        module.main = lambda: print("node started", flush=True) or 0
+
+sys.meta_path.insert(0, SignalledNode())
+import video_predictor.ros.main as entry
+sys.exit(entry.main())
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_inside_an_import_is_acted_on_once_the_imports_are_done(signum):
+    done = subprocess.run([sys.executable, "-c", SIGNALLED_IMPORT.format(signum=signum)], capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "import finished" in done.stdout  # the import was not interrupted
+    assert "node started" not in done.stdout  # and the node never started
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
